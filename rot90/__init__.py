@@ -1,0 +1,13 @@
+"""rot90: an LSTM is a ResNet rotated 90 degrees.
+
+One gated residual update, s_k = f_k * s_{k-1} + i_k * u_k, any rule, along time or depth.
+"""
+
+from .nn import GRU, LSTM, MinGRU, MinLSTM
+from .residual import Cell, Residual, rotate
+from .rules import RULES, Rule
+from .scan import scan
+
+__version__ = "0.1.0"
+
+__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "__version__"]

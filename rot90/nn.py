@@ -1,0 +1,258 @@
+"""Drop-ins: rot90.LSTM and rot90.GRU for torch.nn.LSTM / torch.nn.GRU, and MinLSTM, MinGRU.
+
+LSTM and GRU take torch's constructor arguments, hold torch's parameter names and shapes
+(so a torch state_dict loads as it is), and return what torch returns, PackedSequence
+included. Their default path, impl="residual", runs the integrator of rot90.residual
+(no fused RNN kernel); impl="fused" calls the same fused kernel torch.nn.LSTM does, for
+speed, and is tested against the residual path and torch.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import Tensor, nn
+from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
+
+from .residual import Cell, State, Weights, project, run_time, update
+from .rules import get_rule
+
+
+def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
+    """Reverse each sequence of x (T, B, F) within its own length; padding stays in place."""
+    if lengths is None:
+        return x.flip(0)
+    T = x.shape[0]
+    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
+    n = lengths.to(x.device)[None, :]  # (1, B)
+    idx = torch.where(t < n, n - 1 - t, t)  # (T, B)
+    return x.gather(0, idx.unsqueeze(-1).expand_as(x))
+
+
+def pack_like(y: Tensor, packed: PackedSequence) -> PackedSequence:
+    """Pack y (T, B, F), in the caller's batch order, with the same layout as `packed`."""
+    y = y.index_select(1, packed.sorted_indices) if packed.sorted_indices is not None else y
+    T, B = y.shape[:2]
+    keep = torch.arange(B)[None, :] < packed.batch_sizes[:, None]  # (T, B): rows alive at step t
+    return PackedSequence(y[keep.to(y.device)], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+
+
+class _TorchRNN(nn.Module):
+    """What LSTM and GRU share: torch's arguments, parameters, shapes and return values."""
+
+    rule_name: str
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
+                 batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 proj_size: int = 0, device=None, dtype=None, *, impl: str = "residual"):
+        super().__init__()
+        name = type(self).__name__
+        if proj_size:
+            raise ValueError(f"rot90.{name}: proj_size={proj_size} is not supported (use proj_size=0)")
+        if impl not in ("residual", "fused"):
+            raise ValueError(f"rot90.{name}: unknown impl {impl!r}: choose 'residual' or 'fused'")
+        if not (0 <= dropout <= 1):
+            raise ValueError(f"rot90.{name}: dropout must be in [0, 1], got {dropout}")
+        if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
+            raise ValueError(f"rot90.{name}: input_size, hidden_size and num_layers must be positive, "
+                             f"got {input_size}, {hidden_size}, {num_layers}")
+        self.rule = get_rule(self.rule_name)
+        self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
+        self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
+        self.bidirectional, self.proj_size, self.impl = bidirectional, 0, impl
+        rows, D = self.rule.n * hidden_size, 2 if bidirectional else 1
+        self._names = []  # torch's flat order: per layer, per direction: w_ih, w_hh, b_ih, b_hh
+        for layer in range(num_layers):
+            for d in range(D):
+                sfx = f"_l{layer}" + ("_reverse" if d else "")
+                shapes = [("weight_ih", (rows, input_size if layer == 0 else hidden_size * D)),
+                          ("weight_hh", (rows, hidden_size))]
+                if bias:
+                    shapes += [("bias_ih", (rows,)), ("bias_hh", (rows,))]
+                for key, shape in shapes:
+                    self.register_parameter(key + sfx, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
+                    self._names.append(key + sfx)
+        self.reset_parameters()
+
+    def reset_parameters(self):
+        bound = 1 / math.sqrt(self.hidden_size)  # torch's init, so seeded models start alike
+        for p in self.parameters():
+            nn.init.uniform_(p, -bound, bound)
+
+    def flatten_parameters(self):
+        """Accepted for compatibility with torch.nn.LSTM; rot90 keeps no flattened copy."""
+
+    @property
+    def all_weights(self) -> list[list[Tensor]]:
+        per = 4 if self.bias else 2
+        flat = [getattr(self, n) for n in self._names]
+        return [flat[k:k + per] for k in range(0, len(flat), per)]
+
+    def weights(self, layer: int, reverse: bool) -> Weights:
+        sfx = f"_l{layer}" + ("_reverse" if reverse else "")
+        get = lambda key: getattr(self, key + sfx, None)  # noqa: E731
+        return Weights(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
+
+    def extra_repr(self):
+        s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
+        for key, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]:
+            if getattr(self, key) != default:
+                s += f", {key}={getattr(self, key)}"
+        return s + (f", impl={self.impl!r}" if self.impl != "residual" else "")
+
+    def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
+        """As torch's, but a state_dict of another architecture fails with one line saying what differs."""
+        if strict:
+            own = {k: tuple(v.shape) for k, v in self.state_dict().items()}
+            got = {k: tuple(v.shape) for k, v in state_dict.items()}
+            if missing := sorted(own.keys() - got.keys()):
+                raise ValueError(f"state_dict does not fit {self!r}: missing {', '.join(missing)}")
+            if extra := sorted(got.keys() - own.keys()):
+                raise ValueError(f"state_dict does not fit {self!r}: unexpected {', '.join(extra)}")
+            for k in own:
+                if own[k] != got[k]:
+                    raise ValueError(f"state_dict does not fit {self!r}: {k} has shape {got[k]}, expected {own[k]}")
+        return super().load_state_dict(state_dict, strict, assign)
+
+    # -- forward -----------------------------------------------------------------------------
+
+    def forward(self, input, hx=None):
+        packed = input if isinstance(input, PackedSequence) else None
+        if packed is not None:
+            x, lengths = pad_packed_sequence(packed)  # (T, B, I), the caller's batch order
+            unbatched = False
+        else:
+            if input.dim() not in (2, 3):
+                raise ValueError(f"rot90.{type(self).__name__}: expected a 2-D or 3-D input, got {tuple(input.shape)}")
+            unbatched, lengths = input.dim() == 2, None
+            x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
+        if x.shape[-1] != self.input_size:
+            raise ValueError(f"rot90.{type(self).__name__}: input has size {x.shape[-1]} in its last dim, "
+                             f"expected input_size={self.input_size}")
+        h0, c0 = self._initial(hx, x, unbatched)
+        if self.impl == "fused":
+            y, h_n, c_n = self._fused(packed, x, h0, c0)
+        else:
+            y, h_n, c_n = self._residual(x, lengths, h0, c0)
+        if packed is not None:
+            out = pack_like(y, packed)
+        elif unbatched:
+            out, h_n, c_n = y.squeeze(1), h_n.squeeze(1), None if c_n is None else c_n.squeeze(1)
+        else:
+            out = y.transpose(0, 1) if self.batch_first else y
+        return out, (h_n if c_n is None else (h_n, c_n))
+
+    def _initial(self, hx, x: Tensor, unbatched: bool):
+        """(h0, c0) as (L*D, B, H) tensors in the caller's batch order; c0 None for GRU."""
+        D, B = 2 if self.bidirectional else 1, x.shape[1]
+        want = (self.num_layers * D, self.hidden_size) if unbatched else (self.num_layers * D, B, self.hidden_size)
+        lstm = self.rule.separate_output
+        if hx is None:
+            z = x.new_zeros(self.num_layers * D, B, self.hidden_size)
+            return z, (z if lstm else None)
+        parts = hx if lstm else (hx,)
+        if lstm and not (isinstance(hx, tuple) and len(hx) == 2):
+            raise ValueError(f"rot90.LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+        for name, t in zip(("h_0", "c_0"), parts):
+            if tuple(t.shape) != want:
+                raise ValueError(f"rot90.{type(self).__name__}: {name} has shape {tuple(t.shape)}, expected {want}")
+        parts = [t.unsqueeze(1) if unbatched else t for t in parts]
+        return parts[0], (parts[1] if lstm else None)
+
+    def _residual(self, x: Tensor, lengths: Tensor | None, h0: Tensor, c0: Tensor | None):
+        D = 2 if self.bidirectional else 1
+        h_n, c_n = [], []
+        for layer in range(self.num_layers):
+            outs = []
+            for d in range(D):
+                k = layer * D + d
+                state = (h0[k], c0[k]) if c0 is not None else h0[k]
+                xd = reverse_padded(x, lengths) if d else x
+                y, last = run_time(self.rule, self.weights(layer, bool(d)), xd, state, lengths)
+                outs.append(reverse_padded(y, lengths) if d else y)
+                h_n.append(last[0] if c0 is not None else last)
+                if c0 is not None:
+                    c_n.append(last[1])
+            x = torch.cat(outs, -1) if D == 2 else outs[0]
+            if self.dropout and self.training and layer < self.num_layers - 1:
+                x = nn.functional.dropout(x, self.dropout, training=True)
+        return x, torch.stack(h_n), (torch.stack(c_n) if c0 is not None else None)
+
+    def _fused(self, packed: PackedSequence | None, x: Tensor, h0: Tensor, c0: Tensor | None):
+        kernel = torch._VF.lstm if c0 is not None else torch._VF.gru
+        flat = [getattr(self, n) for n in self._names]
+        args = (flat, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
+        if packed is None:
+            hx = (h0, c0) if c0 is not None else h0
+            res = kernel(x, hx, *args, False)  # x is time-major here
+            return res[0], res[1], (res[2] if c0 is not None else None)
+        order = packed.sorted_indices
+        sort = (lambda t: t.index_select(1, order)) if order is not None else (lambda t: t)
+        hx = (sort(h0), sort(c0)) if c0 is not None else sort(h0)
+        res = kernel(packed.data, packed.batch_sizes, hx, *args)
+        out = PackedSequence(res[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+        y, _ = pad_packed_sequence(out)
+        unsort = (lambda t: t.index_select(1, packed.unsorted_indices)) if order is not None else (lambda t: t)
+        return y, unsort(res[1]), (unsort(res[2]) if c0 is not None else None)
+
+
+class LSTM(_TorchRNN):
+    """torch.nn.LSTM on the residual integrator: c is the stream, h = o * tanh(c) what the next step reads.
+
+    forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n)), exactly as torch.nn.LSTM.
+    """
+
+    rule_name = "lstm"
+
+
+class GRU(_TorchRNN):
+    """torch.nn.GRU on the residual integrator: h is the stream, kept by z, rewritten by 1 - z.
+
+    forward(input, h_0=None) -> (output, h_n), exactly as torch.nn.GRU.
+    """
+
+    rule_name = "gru"
+
+
+class _MinRNN(nn.Module):
+    """A gate-decoupled recurrent layer (Feng et al. 2024): trained with a scan, decoded by step()."""
+
+    rule_name: str
+
+    def __init__(self, input_size: int, hidden_size: int, bias: bool = True, batch_first: bool = True,
+                 method: str = "parallel"):
+        super().__init__()
+        self.cell = Cell(self.rule_name, input_size, hidden_size, bias)
+        self.input_size, self.hidden_size, self.batch_first, self.method = input_size, hidden_size, batch_first, method
+
+    def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """x: (B, T, I) if batch_first else (T, B, I) -> (output like x with H features, h_n (B, H))."""
+        if x.dim() != 3 or x.shape[-1] != self.input_size:
+            raise ValueError(f"rot90.{type(self).__name__}: expected input (B, T, {self.input_size}), "
+                             f"got {tuple(x.shape)}")
+        xt = x.transpose(0, 1) if self.batch_first else x
+        y, h_n = run_time(self.cell.rule, self.cell.weights, xt, h0, lengths, self.method)
+        return (y.transpose(0, 1) if self.batch_first else y), h_n
+
+    def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
+        """One position: x_t (B, I), h (B, H) -> (y_t, h_t), O(1) state for decoding."""
+        w = self.cell.weights
+        h = x_t.new_zeros(x_t.shape[0], self.hidden_size) if h is None else h
+        y, s = update(self.cell.rule, w, project(w, x_t), h, h)
+        return y, s
+
+
+class MinLSTM(_MinRNN):
+    """minLSTM: h_t = f'_t h_{t-1} + i'_t W_h x_t, with f', i' = f, i / (f + i) from x_t only."""
+
+    rule_name = "minlstm"
+
+
+class MinGRU(_MinRNN):
+    """minGRU: h_t = (1 - z_t) h_{t-1} + z_t W_h x_t, with z_t from x_t only."""
+
+    rule_name = "mingru"
+
+
+__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "State", "reverse_padded"]

@@ -1,0 +1,31 @@
+"""The command line: tables for humans, one-line errors and exit code 2 for bad input."""
+
+import subprocess
+import sys
+
+from rot90.cli import main
+
+
+def rot90(*args):
+    return subprocess.run([sys.executable, "-m", "rot90", *args], capture_output=True, text=True, timeout=300)
+
+
+def test_check_prints_the_table_and_passes(capsys):
+    assert main(["check"]) == 0
+    out = capsys.readouterr().out
+    assert "rot90.LSTM(residual) vs torch.nn.LSTM" in out
+    assert "rotate(rotate(mingru layer)) vs layer" in out
+    assert "18/18 within 1e-05" in out
+
+
+def test_check_fails_when_a_difference_is_above_tolerance(capsys):
+    assert main(["check", "--tol", "0"]) == 1  # fp32 rounding differs from torch's kernel order
+    assert "above tolerance" in capsys.readouterr().out
+
+
+def test_bad_arguments_exit_2_without_traceback():
+    for args in (["nonsense"], ["check", "--tol", "abc"], []):
+        r = rot90(*args)
+        assert r.returncode == 2, args
+        assert "Traceback" not in r.stderr
+        assert r.stderr.strip().splitlines()[-1].startswith("rot90")

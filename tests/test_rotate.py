@@ -1,0 +1,58 @@
+"""The rotation theorem: a time layer over T steps is a T-deep tied stack with x_k injected."""
+
+import pytest
+import torch
+
+from rot90 import RULES, Residual, rotate
+from rot90.check import rotation_difference
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_rotate_there_and_back(rule):
+    there, back = rotation_difference(rule, steps=12)
+    assert there < 1e-6
+    assert back == 0.0  # the same cell, the same code path
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_rotation_keeps_state_and_gradients(rule):
+    torch.manual_seed(1)
+    layer = Residual(rule, 5, "time", input_size=3).double()
+    stack = rotate(layer, steps=6)
+    assert stack.axis == "depth" and stack.layers == 6 and stack.tied
+    x = torch.randn(2, 6, 3, dtype=torch.float64)
+    h = torch.randn(2, 5, dtype=torch.float64)
+    state = (h, torch.randn(2, 5, dtype=torch.float64)) if layer.rule.separate_output else h
+    grads = []
+    for m in (layer, stack):
+        m.zero_grad()
+        y, last = m(x, state)
+        (y.sin().sum() + sum(t.sum() for t in (last if isinstance(last, tuple) else (last,)))).backward()
+        grads.append([p.grad.clone() for p in m.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+
+
+def test_rotation_shares_parameters():
+    layer = Residual("lstm", 4, "time", input_size=2)
+    stack = rotate(layer, steps=3)
+    assert [id(p) for p in stack.parameters()] == [id(p) for p in layer.parameters()]
+
+
+def test_untied_or_stream_only_stacks_do_not_rotate():
+    with pytest.raises(ValueError, match="cannot rotate an untied depth stack"):
+        rotate(Residual("lstm", 4, "depth", input_size=2, layers=3))
+    with pytest.raises(ValueError, match="input is its own stream"):
+        rotate(Residual("resnet", 4, "depth", layers=3, tied=True))
+    with pytest.raises(ValueError, match="needs steps=T"):
+        rotate(Residual("gru", 4, "time", input_size=2))
+    with pytest.raises(ValueError, match="steps=4 differs"):
+        rotate(Residual("gru", 4, "depth", input_size=2, layers=3, tied=True), steps=4)
+    with pytest.raises(TypeError, match="rot90.Residual"):
+        rotate(torch.nn.LSTM(2, 4), steps=3)
+
+
+def test_rotated_stack_refuses_a_sequence_of_another_length():
+    stack = rotate(Residual("minlstm", 4, "time", input_size=2), steps=5)
+    with pytest.raises(ValueError, match="5 blocks got 6 injected inputs"):
+        stack(torch.randn(1, 6, 2))

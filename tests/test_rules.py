@@ -1,0 +1,141 @@
+"""Each rule along each axis against an independent scalar transcription of DESIGN.md's table."""
+
+import math
+
+import pytest
+import torch
+
+from rot90 import RULES, Residual
+from rot90.rules import get_rule
+
+sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
+
+
+def scalar_step(rule, px, py, y, s):
+    """One update with H = 1, written from the table: px[j], py[j] are chunk j's pre-activations."""
+    a = [p + q for p, q in zip(px, py)]
+    if rule == "plain":
+        s = math.tanh(a[0])
+    elif rule == "resnet":
+        s = s + math.tanh(a[0])
+    elif rule == "highway":
+        t = sig(a[0])
+        s = (1 - t) * s + t * math.tanh(a[1])
+    elif rule == "lstm":
+        i, f, g, o = sig(a[0]), sig(a[1]), math.tanh(a[2]), sig(a[3])
+        s = f * s + i * g
+        return o * math.tanh(s), s
+    elif rule == "gru":
+        r, z = sig(a[0]), sig(a[1])
+        s = z * s + (1 - z) * math.tanh(px[2] + r * py[2])
+    elif rule == "minlstm":
+        f, i = sig(px[0]), sig(px[1])
+        s = f / (f + i) * s + i / (f + i) * px[2]
+    elif rule == "mingru":
+        z = sig(px[0])
+        s = (1 - z) * s + z * px[1]
+    return s, s
+
+
+W = [0.3, -0.7, 1.1, 0.4]  # chunk j of W (H = 1, I = 1)
+U = [0.5, 0.2, -0.6, 0.9]
+B_IH = [0.1, -0.2, 0.05, 0.3]
+B_HH = [-0.1, 0.15, 0.2, -0.05]
+
+
+def set_cell(cell, scale=1.0):
+    n = cell.rule.n
+    with torch.no_grad():
+        for name, vals in [("weight_ih", W), ("weight_hh", U), ("bias_ih", B_IH), ("bias_hh", B_HH)]:
+            p = getattr(cell, name)
+            if p is not None:
+                p.copy_(torch.tensor([v * scale for v in vals[:n]], dtype=p.dtype).view(p.shape))
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_time_known_values(rule):
+    layer = Residual(rule, 1, "time", input_size=1).double()
+    set_cell(layer.cells[0])
+    xs = [0.5, -1.0, 2.0, 0.25]
+    y_out, state = layer(torch.tensor(xs, dtype=torch.float64).view(1, 4, 1))
+    n, reads = get_rule(rule).n, get_rule(rule).reads_state
+    y = s = 0.0
+    expected = []
+    for x in xs:
+        px = [W[j] * x + B_IH[j] for j in range(n)]
+        py = [U[j] * y + B_HH[j] for j in range(n)] if reads else [0.0] * n
+        y, s = scalar_step(rule, px, py, y, s)
+        expected.append(y)
+    assert y_out.flatten().tolist() == pytest.approx(expected, abs=1e-12)
+    final = state[1] if isinstance(state, tuple) else state
+    assert final.item() == pytest.approx(s, abs=1e-12)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+def test_depth_known_values(rule):
+    """Depth: the stream is the input; layer k has its own weights (scaled by 1 + k/2 here)."""
+    layers = 3
+    stack = Residual(rule, 1, "depth", layers=layers).double()
+    for k, cell in enumerate(stack.cells):
+        set_cell(cell, 1 + k / 2)
+    x0 = 0.8
+    y_out, _ = stack(torch.tensor([[x0]], dtype=torch.float64))
+    n, reads = get_rule(rule).n, get_rule(rule).reads_state
+    y = s = x0
+    expected = []
+    for k in range(layers):
+        c = 1 + k / 2
+        if reads:  # a state-reading block reads the stream through U only
+            px, py = [0.0] * n, [c * (U[j] * y + B_HH[j]) for j in range(n)]
+        else:  # a gate-decoupled block reads the stream as its input x
+            px, py = [c * (W[j] * y + B_IH[j]) for j in range(n)], [0.0] * n
+        y, s = scalar_step(rule, px, py, y, s)
+        expected.append(y)
+    assert y_out.flatten().tolist() == pytest.approx(expected, abs=1e-12)
+
+
+def test_literal_values():
+    """A few values by hand, with every weight zero."""
+    torch.manual_seed(0)
+    x = torch.full((1, 4), 0.7)
+    for rule, want in [("resnet", 0.7), ("plain", 0.0), ("highway", 0.7)]:
+        stack = Residual(rule, 4, "depth", layers=5)
+        for p in stack.parameters():
+            torch.nn.init.zeros_(p)
+        y, _ = stack(x)
+        # resnet adds tanh(0) = 0; plain forgets; highway with T = 1/2 mixes 0.7 with tanh(0) = 0
+        want_last = want * (0.5**5 if rule == "highway" else 1.0)
+        assert y[0, -1].tolist() == pytest.approx([want_last] * 4)
+    lstm = Residual("lstm", 2, "time", input_size=3)
+    for p in lstm.parameters():
+        torch.nn.init.zeros_(p)
+    c0 = torch.ones(1, 2)
+    _, (h, c) = lstm(torch.randn(1, 3, 3), (torch.zeros(1, 2), c0))
+    assert c.flatten().tolist() == pytest.approx([0.125, 0.125])  # f = 1/2 three times, g = tanh(0) = 0
+    assert h.flatten().tolist() == pytest.approx([0.5 * math.tanh(0.125)] * 2)
+
+
+@pytest.mark.parametrize("rule", list(RULES))
+@pytest.mark.parametrize("axis", ["time", "depth"])
+def test_backward_reaches_every_parameter(rule, axis):
+    m = Residual(rule, 6, axis, input_size=4 if axis == "time" else None, layers=3)
+    x = torch.randn(2, 5, 4) if axis == "time" else torch.randn(2, 6)
+    x.requires_grad_()
+    y, _ = m(x)
+    y.square().sum().backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+    for name, p in m.named_parameters():
+        assert p.grad is not None and p.grad.abs().sum() > 0, name
+
+
+def test_bad_arguments():
+    with pytest.raises(ValueError, match="unknown rule 'lsmt'"):
+        Residual("lsmt", 4)
+    with pytest.raises(ValueError, match="unknown axis 'width'"):
+        Residual("lstm", 4, axis="width")
+    with pytest.raises(ValueError, match=r"expected input \(B, T, input_size\) with last dim 3"):
+        Residual("gru", 4, input_size=3)(torch.randn(2, 5, 4))
+    with pytest.raises(ValueError, match="state \\(y, s\\)"):
+        Residual("lstm", 4, input_size=3)(torch.randn(2, 5, 3), torch.zeros(2, 4))
+    with pytest.raises(ValueError, match="layers must be >= 1"):
+        Residual("resnet", 4, axis="depth", layers=0)
