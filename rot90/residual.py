@@ -26,6 +26,7 @@ from typing import NamedTuple
 import torch
 from torch import Tensor, nn
 
+from . import fused
 from .rules import Rule, get_rule
 from .scan import scan
 
@@ -145,16 +146,22 @@ def lengths_mask(lengths: Tensor, T: int) -> Tensor:
 
 
 def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, lengths: Tensor | None = None,
-             method: str = "auto") -> tuple[Tensor, State]:
+             method: str = "parallel") -> tuple[Tensor, State]:
     """One block's weights along time. x: (T, B, I), time-major; lengths: (B,) or None.
 
     Returns y (T, B, H), zero past each sequence's end, and the final state. Rules that read
-    the state are integrated step by step; the others are one scan over all T, unless
-    method="sequential" asks for the step-by-step loop.
+    the state are integrated step by step. The others are one scan over all T:
+    method="parallel" takes the fastest path there is (the fused kernel on CPU, else scan's
+    "auto"), "fused" that kernel, "sequential" the step-by-step loop, and any scan method
+    ("compiled", "loop", "doubling") the rules + scan reference with that method.
     """
     T, B = x.shape[:2]
     H = w.weight_hh.shape[1] if w.weight_hh is not None else w.weight_ih.shape[0] // rule.n
     y0, s0 = _split(rule, state, x.new_zeros(B, H))
+    if not rule.reads_state and (method == "fused" or (method == "parallel" and fused.supported(rule.name, x))):
+        px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)
+        h, h_last = fused.fused_scan(rule.name, px, s0, lengths)
+        return h.transpose(0, 1), _join(rule, h_last, h_last)
     px = project(w, x)  # (T, B, n*H): one matmul for all steps, since the weights are tied
     mask = None if lengths is None else lengths_mask(lengths.to(x.device), T)
     if rule.reads_state or method == "sequential":
@@ -183,7 +190,7 @@ class Residual(nn.Module):
     """
 
     def __init__(self, rule: str | Rule, hidden_size: int, axis: str = "time", input_size: int | None = None,
-                 layers: int = 1, tied: bool = False, bias: bool = True, method: str = "auto"):
+                 layers: int = 1, tied: bool = False, bias: bool = True, method: str = "parallel"):
         super().__init__()
         self.rule = get_rule(rule)
         if axis not in ("time", "depth"):

@@ -6,65 +6,80 @@ first-order linear recurrence and needs no step-by-step loop over the gates: a s
     scan(f, b, h0=None, dim=1, method="auto")      # h: same shape as b
 
 Methods (each a forward kernel without autograd; gradients come from one autograd.Function
-whose backward is the same recurrence run in reverse, so every method has the same
-exact gradients):
+whose backward is the same recurrence run in reverse, so every method has exact gradients):
 
     sequential   the reference: a Python loop with ordinary autograd, the definition itself
-    loop         the same loop as a kernel (no autograd graph of T nodes)
-    doubling     Hillis & Steele: log2(T) rounds of (f, b) <- (f_t f_{t-d}, f_t b_{t-d} + b_t)
+    compiled     one streaming pass in C++ (csrc/scan.cpp): reads f and b once, writes h once
+    loop         the same pass as a PyTorch loop over k (~25 us a step of overhead)
+    doubling     Hillis & Steele: log2(T) rounds of (f, b) <- (f_t f_{t-d}, f_t b_{t-d} + b_t);
+                 O(T log T) work but only log2(T) dependent steps: for GPUs and short T
 
 Backward of h_k = f_k h_{k-1} + b_k, with g_k = dL/dh_k from the output:
     a_k = g_k + f_{k+1} a_{k+1}      (the adjoint: a scan in reverse)
     dL/db_k = a_k,  dL/df_k = a_k h_{k-1},  dL/dh0 = f_0 a_0
+
+No log space: log-space scans (cumsum of log f, logcumsumexp of log b) lose precision as T
+grows and need the sign of b handled apart; these methods multiply and add, as the definition.
 """
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
-METHODS = ("sequential", "loop", "doubling")
+from . import kernel
+
+METHODS = ("sequential", "compiled", "loop", "doubling")
 
 
-def scan_sequential(f: Tensor, b: Tensor, h0: Tensor | None = None) -> Tensor:
-    """The definition, time-major (T, ...), with autograd through every step."""
-    h = torch.zeros_like(b[0]) if h0 is None else h0
-    out = []
-    for f_k, b_k in zip(f.unbind(0), b.unbind(0)):  # unbind, not f[k]: keeps backward linear in T
+def scan_sequential(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    """The definition along dim 1 of (outer, T, inner), with autograd through every step."""
+    h, out = h0, []
+    for f_k, b_k in zip(f.unbind(1), b.unbind(1)):  # unbind, not f[:, k]: keeps backward linear in T
         h = f_k * h + b_k
         out.append(h)
-    return torch.stack(out)
+    return torch.stack(out, 1)
 
 
 def _loop(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     h = torch.empty_like(b)
     prev = h0
-    for k in range(b.shape[0]):
-        prev = torch.addcmul(b[k], f[k], prev, out=h[k])
+    for k in range(b.shape[1]):
+        prev = torch.addcmul(b[:, k], f[:, k], prev)
+        h[:, k] = prev
     return h
 
 
 def _doubling(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     h = b.clone()
-    h[0].addcmul_(f[0], h0)
+    h[:, 0].addcmul_(f[:, 0], h0)
     f = f.clone()
-    d, T = 1, b.shape[0]
+    d, T = 1, b.shape[1]
     while d < T:
         # Right-hand sides are materialised before the write, so the overlap is harmless.
-        h[d:] = torch.addcmul(h[d:], f[d:], h[:-d])
+        h[:, d:] = torch.addcmul(h[:, d:], f[:, d:], h[:, :-d])
         if 2 * d < T:
-            f[d:] = f[d:] * f[:-d]
+            f[:, d:] = f[:, d:] * f[:, :-d]
         d *= 2
     return h
 
 
-_KERNELS = {"loop": _loop, "doubling": _doubling}
+_TORCH_KERNELS = {"loop": _loop, "doubling": _doubling}
 
 
 class _Scan(torch.autograd.Function):
+    """h = scan(f, b, h0) on contiguous (outer, T, inner) tensors, h0 (outer, inner)."""
+
     @staticmethod
     def forward(ctx, f, b, h0, method):
-        h = _KERNELS[method](f, b, h0)
+        outer, T, inner = b.shape
+        if method == "compiled":
+            h, h_last = torch.empty_like(b), torch.empty_like(h0)
+            kernel.call("scan_fwd", f, b, h0, h, h_last, None, outer=outer, steps=T, lanes=inner, dtype=b.dtype)
+        else:
+            h = _TORCH_KERNELS[method](f, b, h0)
         ctx.method = method
         ctx.save_for_backward(f, h0, h)
         return h
@@ -72,38 +87,59 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         f, h0, h = ctx.saved_tensors
+        g = g.contiguous()
+        if ctx.method == "compiled":
+            df, db, dh0 = torch.empty_like(f), torch.empty_like(f), torch.empty_like(h0)
+            outer, T, inner = h.shape
+            kernel.call("scan_bwd", f, h0, h, g, None, df, db, dh0, None, outer=outer, steps=T, lanes=inner,
+                        dtype=f.dtype)
+            return df, db, dh0, None
         # a_k = g_k + f_{k+1} a_{k+1}: the forward kernel on the reversed sequence.
-        f_next = torch.cat([f[1:], torch.zeros_like(f[:1])]).flip(0)
-        a = _KERNELS[ctx.method](f_next, g.flip(0).contiguous(), torch.zeros_like(h0)).flip(0)
-        h_prev = torch.cat([h0.unsqueeze(0), h[:-1]])
-        return a * h_prev, a, f[0] * a[0], None
+        f_next = torch.cat([f[:, 1:], torch.zeros_like(f[:, :1])], 1).flip(1)
+        a = _TORCH_KERNELS[ctx.method](f_next, g.flip(1), torch.zeros_like(h0)).flip(1)
+        h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], 1)
+        return a * h_prev, a, f[:, 0] * a[:, 0], None
 
 
-def _choose(b: Tensor) -> str:
-    # Doubling does log2(T) full passes: it wins when T is short or channels are few
-    # (little parallel work per step); the loop wins when each step is already wide.
-    T, width = b.shape[0], b[0].numel()
-    return "doubling" if T <= 64 or width < 4096 else "loop"
+def choose(b: Tensor) -> str:
+    """The method "auto" takes for b, viewed as (outer, T, inner)."""
+    if b.device.type == "cpu":
+        if b.dtype in kernel.DTYPES and kernel.available():
+            return "compiled"  # one pass over memory: nothing else on a CPU comes close
+        return "doubling" if b.shape[1] <= 64 else "loop"
+    # On accelerators a step of a loop costs a kernel launch; log2(T) rounds are cheaper.
+    return "doubling"
 
 
 def scan(f: Tensor, b: Tensor, h0: Tensor | None = None, dim: int = 1, method: str = "auto") -> Tensor:
     """h_k = f_k * h_{k-1} + b_k along `dim` (k = 0 uses h0, zeros when None).
 
-    f broadcasts against b; h0 has b's shape without `dim`. Returns h, shaped like b.
+    f broadcasts against b; h0 has b's shape without `dim`. Returns h, shaped like b, in the
+    promoted dtype of f and b; bfloat16 and float16 are scanned in float32 and cast back.
     """
     if method not in METHODS + ("auto",):
         raise ValueError(f"unknown scan method {method!r}: choose one of auto, {', '.join(METHODS)}")
-    f = torch.broadcast_to(f, b.shape) if f.shape != b.shape else f
-    f, b = f.movedim(dim, 0), b.movedim(dim, 0)  # time-major: each step is one contiguous slab
-    if h0 is not None and h0.shape != b.shape[1:]:
-        raise ValueError(f"scan: h0 has shape {tuple(h0.shape)}, expected {tuple(b.shape[1:])}")
-    if b.shape[0] == 0:
-        return b.movedim(0, dim)
-    if method == "sequential":
-        return scan_sequential(f, b, h0).movedim(0, dim)
+    dim = dim % b.dim()
+    state_shape = b.shape[:dim] + b.shape[dim + 1:]
+    if h0 is not None and h0.shape != state_shape:
+        raise ValueError(f"scan: h0 has shape {tuple(h0.shape)}, expected {tuple(state_shape)}")
+    if b.shape[dim] == 0:
+        return b.clone()
+    out_dtype = torch.promote_types(f.dtype, b.dtype)
+    dtype = torch.float32 if out_dtype in (torch.bfloat16, torch.float16) else out_dtype
+    # (outer, T, inner) views: the recurrence runs along T; every other element is a lane.
+    outer, T = math.prod(b.shape[:dim]), b.shape[dim]
+    shape3 = (outer, T, math.prod(b.shape[dim + 1:]))
+    f3 = torch.broadcast_to(f, b.shape).to(dtype).reshape(shape3).contiguous()
+    b3 = b.to(dtype).reshape(shape3).contiguous()
+    h0 = torch.zeros(outer, shape3[2], dtype=dtype, device=b.device) if h0 is None else h0.to(dtype).reshape(outer, -1)
     if method == "auto":
-        method = _choose(b)
-    dtype = torch.promote_types(f.dtype, b.dtype)
-    f, b = f.to(dtype).contiguous(), b.to(dtype).contiguous()
-    h0 = torch.zeros_like(b[0]) if h0 is None else h0.to(dtype)
-    return _Scan.apply(f, b, h0, method).movedim(0, dim)
+        method = choose(b3)
+    if method == "compiled" and not kernel.supports(b3):
+        raise ValueError(f"scan: method 'compiled' needs a CPU float32/float64 tensor and a C compiler "
+                         f"(got {b3.dtype} on {b3.device}; available: {kernel.available()})")
+    if method == "sequential":
+        h = scan_sequential(f3, b3, h0.contiguous())
+    else:
+        h = _Scan.apply(f3, b3, h0.contiguous(), method)
+    return h.reshape(b.shape).to(out_dtype)

@@ -19,7 +19,7 @@ def reference(f, b, h0):
 
 
 @pytest.mark.parametrize("method", METHODS)
-@pytest.mark.parametrize("T", [1, 2, 3, 17, 64, 100])
+@pytest.mark.parametrize("T", [1, 2, 3, 17, 64, 100, 1000])
 def test_scan_matches_the_definition(method, T):
     g = torch.Generator().manual_seed(T)
     f = torch.rand(3, T, 5, generator=g, dtype=torch.float64)
@@ -63,7 +63,7 @@ LAYERS = {"minlstm": MinLSTM, "mingru": MinGRU}
 @settings(max_examples=25, deadline=None)
 @given(rule=st.sampled_from(sorted(LAYERS)), B=st.integers(1, 3), T=st.integers(1, 40), D=st.integers(1, 5),
        H=st.integers(1, 6), with_h0=st.booleans(), gate_scale=st.sampled_from([0.1, 1.0, 30.0]),
-       method=st.sampled_from(["parallel", "loop", "doubling"]), seed=st.integers(0, 2**16))
+       method=st.sampled_from(["parallel", "fused", "compiled", "loop", "doubling"]), seed=st.integers(0, 2**16))
 def test_parallel_equals_sequential_equals_step(rule, B, T, D, H, with_h0, gate_scale, method, seed):
     """Outputs, final state and all gradients agree; gate_scale=30 pushes gates to 0 and 1."""
     torch.manual_seed(seed)
@@ -112,3 +112,51 @@ def test_padded_batch_equals_each_sequence_alone(rule):
         for s, s_b in zip(state if isinstance(state, tuple) else (state,),
                           state_b if isinstance(state_b, tuple) else (state_b,)):
             torch.testing.assert_close(s[b:b + 1], s_b, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("rule", sorted(LAYERS))
+def test_fused_kernel_with_lengths_and_h0_matches_the_reference(rule):
+    torch.manual_seed(3)
+    layer = LAYERS[rule](3, 70).double()  # 70 lanes: one full block of 64 and a ragged one
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    h0 = torch.randn(4, 70, dtype=torch.float64)
+    lengths = torch.tensor([9, 0, 4, 1])
+    w = torch.randn(4, 9, 70, dtype=torch.float64)
+    results = {}
+    for method in ("sequential", "fused", "compiled", "doubling"):
+        layer.zero_grad()
+        xi, hi = x.clone().requires_grad_(), h0.clone().requires_grad_()
+        layer.method = method
+        y, h = layer(xi, hi, lengths=lengths)
+        ((y * w).sum() + (h * h).sum()).backward()
+        results[method] = [y, h, xi.grad, hi.grad] + [p.grad.clone() for p in layer.parameters()]
+    assert torch.all(results["fused"][0][1] == 0) and torch.equal(results["fused"][1][1], h0[1])
+    for method in ("fused", "compiled", "doubling"):
+        for a, b in zip(results["sequential"], results[method]):
+            torch.testing.assert_close(b, a, atol=1e-12, rtol=0)
+
+
+@pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)])
+@pytest.mark.parametrize("regime", ["forget", "remember", "mixed"])
+def test_scan_is_robust_on_long_sequences(dtype, tol, regime):
+    """T = 65,536 with f near 0, near 1 or both, b of both signs: finite, and close to float64."""
+    g = torch.Generator().manual_seed(0)
+    T = 65_536
+    if regime == "forget":
+        f = torch.rand(2, T, 8, generator=g) * 1e-3
+    elif regime == "remember":
+        f = 1 - torch.rand(2, T, 8, generator=g) * 1e-4
+    else:
+        f = torch.where(torch.rand(2, T, 8, generator=g) < 0.5, 1e-6, 1 - 1e-6)
+    b = torch.randn(2, T, 8, generator=g) * 1e-2
+    f, b = f.to(dtype), b.to(dtype)
+    want = scan(f.double(), b.double(), method="loop")  # the same (rounded) inputs, in float64
+    for method in ("auto", "doubling"):
+        fi, bi = f.clone().requires_grad_(), b.clone().requires_grad_()
+        h = scan(fi, bi, method=method)
+        h.float().sum().backward()
+        assert h.dtype == dtype and torch.isfinite(h).all()
+        assert torch.isfinite(fi.grad).all() and torch.isfinite(bi.grad).all()
+        # error relative to the scale of the state: the tests report it when it fails
+        err = ((h.double() - want).abs().max() / want.abs().max()).item()
+        assert err < tol, f"{method} {dtype} {regime}: relative error {err:.2e}"
