@@ -33,6 +33,32 @@ def cmd_check(args) -> int:
     return 1 if failed else 0
 
 
+def cmd_bench(args) -> int:
+    from .bench import BenchConfig, plot, run, table, write_json
+
+    if args.device.startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise UsageError(f"--device {args.device}: no CUDA device is available")
+    for name, v in [("--batch", args.batch), ("--width", args.width), ("--repeats", args.repeats)] + [
+            ("--lengths", t) for t in args.lengths]:
+        if v < 1:
+            raise UsageError(f"{name} must be >= 1, got {v}")
+    cfg = BenchConfig(batch=args.batch, width=args.width, lengths=args.lengths, repeats=args.repeats,
+                      warmup=args.warmup, device=args.device, budget_s=args.budget, contenders=args.only,
+                      reuse_memory=not args.no_reuse_memory)
+    result = run(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    print(table(result))
+    if args.json:
+        write_json(result, args.json)
+        print(f"wrote {args.json}")
+    if args.plot:
+        plot(result, args.plot)
+        print(f"wrote {args.plot}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -40,6 +66,21 @@ def build_parser() -> argparse.ArgumentParser:
     c.add_argument("--full", action="store_true", help="every case (3 depths x 2 directions x 2 layouts x h0 x packed)")
     c.add_argument("--tol", type=float, default=1e-5, help="largest difference counted as equal (default 1e-5)")
     c.set_defaults(func=cmd_check)
+
+    b = sub.add_parser("bench", help="forward+backward time and memory versus sequence length")
+    b.add_argument("--batch", type=int, default=8)
+    b.add_argument("--width", type=int, default=256)
+    b.add_argument("--lengths", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384], metavar="T")
+    b.add_argument("--repeats", type=int, default=5, help="timed passes per cell (median reported)")
+    b.add_argument("--warmup", type=int, default=1)
+    b.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    b.add_argument("--budget", type=float, default=60.0, help="seconds a cell may take; longer ones are skipped")
+    b.add_argument("--only", nargs="+", metavar="NAME", help="contenders to run (default: all)")
+    b.add_argument("--json", help="write the results here")
+    b.add_argument("--plot", help="write a log-log PNG of time versus T here")
+    b.add_argument("--no-reuse-memory", action="store_true",
+                   help="leave glibc's allocator as it is (large blocks mmapped anew on every allocation)")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -21,7 +21,14 @@
 
 namespace {
 
-constexpr int64_t BLOCK = 64;
+constexpr int64_t BLOCK = 256;  // most lanes a task takes: a 1 KB float row per stream per step
+
+// Whole rows stream memory best; split them only as far as needed to give every thread work.
+inline int64_t block_size(int64_t outer, int64_t lanes, int threads) {
+    int64_t block = std::min(BLOCK, lanes);
+    while (block > 16 && outer * ((lanes + block - 1) / block) < 2 * threads) block = (block / 2 + 15) / 16 * 16;
+    return block;
+}
 
 // exp for float as Cephes' expf computes it (Cody-Waite reduction, degree-6 polynomial, within
 // 2 ulp): written out because std::exp is a library call the compiler cannot vectorise, and the
@@ -131,10 +138,11 @@ template <typename T> struct MinGRU {  // px: (outer, steps, 2 * lanes) = [a_z |
 // h: (outer, steps, lanes); h0, h_last: (outer, lanes); lengths: (outer,) or null.
 template <typename T, class Source>
 void forward(const Source src, const T *h0, T *h, T *h_last, const int64_t *lengths, int64_t outer, int threads) {
-    const int64_t steps = src.steps, lanes = src.lanes, blocks = (lanes + BLOCK - 1) / BLOCK;
+    const int64_t steps = src.steps, lanes = src.lanes, bs = block_size(outer, lanes, threads);
+    const int64_t blocks = (lanes + bs - 1) / bs;
 #pragma omp parallel for num_threads(threads) schedule(static) firstprivate(src)
     for (int64_t task = 0; task < outer * blocks; task++) {
-        const int64_t o = task / blocks, lo = (task % blocks) * BLOCK, n = std::min(BLOCK, lanes - lo);
+        const int64_t o = task / blocks, lo = (task % blocks) * bs, n = std::min(bs, lanes - lo);
         const int64_t len = lengths ? std::min(lengths[o], steps) : steps;
         T acc[BLOCK], f[BLOCK], b[BLOCK];
         for (int64_t j = 0; j < n; j++) acc[j] = h0[o * lanes + lo + j];
@@ -156,10 +164,11 @@ void forward(const Source src, const T *h0, T *h, T *h_last, const int64_t *leng
 template <typename T, class Source>
 void backward(const Source src, const T *h0, const T *h, const T *g, const T *g_last, T *dh0,
               const int64_t *lengths, int64_t outer, int threads) {
-    const int64_t steps = src.steps, lanes = src.lanes, blocks = (lanes + BLOCK - 1) / BLOCK;
+    const int64_t steps = src.steps, lanes = src.lanes, bs = block_size(outer, lanes, threads);
+    const int64_t blocks = (lanes + bs - 1) / bs;
 #pragma omp parallel for num_threads(threads) schedule(static) firstprivate(src)
     for (int64_t task = 0; task < outer * blocks; task++) {
-        const int64_t o = task / blocks, lo = (task % blocks) * BLOCK, n = std::min(BLOCK, lanes - lo);
+        const int64_t o = task / blocks, lo = (task % blocks) * bs, n = std::min(bs, lanes - lo);
         const int64_t len = lengths ? std::min(lengths[o], steps) : steps;
         T a[BLOCK], f[BLOCK];
         for (int64_t t = len; t < steps; t++) src.zero(src.at(o, t, lo), n);  // past the end: no gradient
