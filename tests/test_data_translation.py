@@ -110,3 +110,12 @@ def test_small_real_build(tmp_path, capsys):
     assert len(test) > 100 and len(train) > 100
     assert not {line.split("\t")[0] for line in test} & {line.split("\t")[0] for line in train}
     assert f"test {len(test):>7} pairs".replace("test", "test ") in printed.out or str(len(test)) in printed.out
+
+
+@pytest.mark.parametrize("en", ['"$(ARG1)" cannot be passed on to it', 'Shows "%r" and "%a" here now', "Type \\n for a new line"])
+def test_more_non_prose_is_dropped(en):
+    assert clean_pair(en, "une traduction quelconque ici") is None
+
+
+def test_percent_in_prose_is_kept():
+    assert clean_pair("Zoom to 50 % now", "Zoom à 50 % maintenant") is not None

@@ -62,10 +62,10 @@ class BuildConfig:
 # -- cleaning -------------------------------------------------------------------------------
 
 PLACEHOLDER = re.compile(
-    r"%(\(\w+\))?[-+ #0]*(\d+|\*)?(\.\d+)?(hh|h|ll|l|z|j|t|L)?[diouxXeEfFgGcsp%]"  # printf, %(name)s
+    r"%(\(\w+\))?[-+#0]*(\d+|\*)?(\.\d+)?(hh|h|ll|l|z|j|t|L|q)?[a-zA-Z%]"  # printf, %(name)s, strftime
     r"|%\d+(\$\w)?"  # Qt %1, %1$s
     r"|\{[\w.:!\[\]-]*\}"  # {}, {0}, {name}, {name:>3}
-    r"|\$\{?\w+\}?"  # $var, ${var}
+    r"|\$[({]?\w+[)}]?"  # $var, ${var}, $(VAR)
     r"|@\w+@"  # @VAR@
 )
 MARKUP = re.compile(r"<[^>]+>|&[a-zA-Z]+;|&#\d+;")
@@ -89,7 +89,7 @@ def clean_pair(en: str, tgt: str, min_words: int = 3, max_words: int = 50) -> tu
     en, tgt = (SPACE.sub(" ", strip_accelerator(s)).strip() for s in (en, tgt))
     if not (min_words <= len(en.split()) <= max_words) or en == tgt or not tgt:
         return None
-    if not re.search(r"[A-Za-z]", en):
+    if not re.search(r"[A-Za-z]", en) or "\\" in en:  # no words, or escapes such as \n: not prose
         return None
     return en, tgt
 
@@ -212,7 +212,7 @@ def download(names: list[str], cache: Path, log=print) -> dict[str, Path]:
 class Package:
     name: str
     version: str = ""
-    licence: str = "unknown"
+    licence: str = "no copyright file in the package"
     pairs: list[tuple[str, str]] = field(default_factory=list)  # raw (English, target)
     help: dict[str, str] = field(default_factory=dict)  # paragraph key -> text (help packages)
 
@@ -246,9 +246,17 @@ def read_deb(name: str, deb: Path, lang: str) -> Package:
     return pkg
 
 
+LICENCES = re.compile(r"\b(L?GPL[- ]?v?\d(\.\d)?\+?|MPL-?\d\.\d|Apache-?\d\.\d|CC-BY(-SA)?-\d\.\d|Expat|MIT|BSD-\d-clause)\b",
+                      re.IGNORECASE)
+
+
 def _licence(copyright_text: str) -> str:
-    m = re.search(r"^License:\s*(.+)$", copyright_text, re.MULTILINE)
-    return m.group(1).strip() if m else "see copyright file"
+    """The first DEP-5 License field that names a licence, else the first licence named anywhere."""
+    for m in re.finditer(r"^License:\s*(.+)$", copyright_text, re.MULTILINE):
+        if LICENCES.search(m.group(1)):
+            return m.group(1).strip()
+    m = LICENCES.search(copyright_text)
+    return m.group(0) if m else "see the package's copyright file"
 
 
 # -- the corpus --------------------------------------------------------------------------------
