@@ -112,7 +112,8 @@ def test_small_real_build(tmp_path, capsys):
     assert f"test {len(test):>7} pairs".replace("test", "test ") in printed.out or str(len(test)) in printed.out
 
 
-@pytest.mark.parametrize("en", ['"$(ARG1)" cannot be passed on to it', 'Shows "%r" and "%a" here now', "Type \\n for a new line"])
+@pytest.mark.parametrize("en", ['"$(ARG1)" cannot be passed on to it', 'Shows "%r" and "%a" here now',
+                                "Type \\n for a new line"])
 def test_more_non_prose_is_dropped(en):
     assert clean_pair(en, "une traduction quelconque ici") is None
 

@@ -246,8 +246,8 @@ def read_deb(name: str, deb: Path, lang: str) -> Package:
     return pkg
 
 
-LICENCES = re.compile(r"\b(L?GPL[- ]?v?\d(\.\d)?\+?|MPL-?\d\.\d|Apache-?\d\.\d|CC-BY(-SA)?-\d\.\d|Expat|MIT|BSD-\d-clause)\b",
-                      re.IGNORECASE)
+LICENCES = re.compile(r"\b(L?GPL[- ]?v?\d(\.\d)?\+?|MPL-?\d\.\d|Apache-?\d\.\d|CC-BY(-SA)?-\d\.\d"
+                      r"|Expat|MIT|BSD-\d-clause)\b", re.IGNORECASE)
 
 
 def _licence(copyright_text: str) -> str:
@@ -292,8 +292,9 @@ def assemble(packages: list[Package], cfg: BuildConfig) -> tuple[dict[str, list[
         clean = [c for en, tgt in pkg.pairs if (c := clean_pair(en, tgt, cfg.min_words, cfg.max_words))]
         for en, tgt in clean:
             by_split[split_of[pkg.name]][en][tgt] += 1
-        manifest["packages"][pkg.name] = {"version": pkg.version, "licence": pkg.licence, "split": split_of[pkg.name],
-                                          "raw_pairs": len(pkg.pairs), "clean_pairs": len(clean)}
+        manifest["packages"][pkg.name] = {"version": pkg.version, "licence": pkg.licence,
+                                          "split": split_of[pkg.name], "raw_pairs": len(pkg.pairs),
+                                          "clean_pairs": len(clean)}
     if not any(by_split.values()):
         raise DataError(f"no {cfg.lang} pairs could be read from {len(packages)} packages: the corpus would be empty")
     seen: set[str] = set()
