@@ -48,6 +48,9 @@ def fused_scan(rule: str, px: Tensor, h0: Tensor, lengths: Tensor | None = None)
 
     h is 0 past each sequence's end; h_last is the state at its last real step.
     """
+    if not supported(rule, px):
+        raise ValueError(f"the fused {rule} kernel runs on CPU with a C++ compiler; got a tensor on {px.device}"
+                         f" (compiler available: {kernel.available()}): use method='parallel'")
     dtype = px.dtype if px.dtype in kernel.DTYPES else torch.float32  # bf16/fp16: computed in fp32
     lengths = None if lengths is None else lengths.to(device=px.device, dtype=torch.int64).contiguous()
     h, h_last = _Fused.apply(px.to(dtype).contiguous(), h0.to(dtype).contiguous(), lengths, rule)

@@ -160,3 +160,30 @@ def test_scan_is_robust_on_long_sequences(dtype, tol, regime):
         # error relative to the scale of the state: the tests report it when it fails
         err = ((h.double() - want).abs().max() / want.abs().max()).item()
         assert err < tol, f"{method} {dtype} {regime}: relative error {err:.2e}"
+
+
+def test_auto_uses_the_kernel_and_falls_back_with_a_logged_reason(monkeypatch, caplog):
+    from rot90 import kernel
+    from rot90.scan import choose
+
+    b = torch.zeros(2, 100, 8)
+    assert choose(b) == "compiled"
+    torch.manual_seed(0)
+    layer, x = MinLSTM(3, 8), torch.randn(2, 100, 3)
+    fast = layer(x)[0]
+    monkeypatch.setattr(kernel, "_library", lambda: "no C++ compiler (g++/c++) on PATH")
+    kernel._warn_once.cache_clear()
+    with caplog.at_level("WARNING", logger="rot90"):
+        assert choose(b) == "loop" and choose(b[:, :10]) == "doubling"
+        torch.testing.assert_close(layer(x)[0], fast, atol=1e-6, rtol=0)
+    assert "compiled scan unavailable (no C++ compiler" in caplog.text
+    with pytest.raises(ValueError, match="method 'compiled' needs"):
+        scan(b, b, method="compiled")
+
+
+def test_fused_kernel_refuses_what_it_cannot_run(monkeypatch):
+    from rot90 import fused, kernel
+
+    monkeypatch.setattr(kernel, "_library", lambda: "no C++ compiler (g++/c++) on PATH")
+    with pytest.raises(ValueError, match="fused minlstm kernel runs on CPU with a C\\+\\+ compiler"):
+        fused.fused_scan("minlstm", torch.zeros(1, 2, 6), torch.zeros(1, 2))
