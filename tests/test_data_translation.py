@@ -120,3 +120,14 @@ def test_more_non_prose_is_dropped(en):
 
 def test_percent_in_prose_is_kept():
     assert clean_pair("Zoom to 50 % now", "Zoom à 50 % maintenant") is not None
+
+
+@pytest.mark.parametrize("args,message", [
+    (["data", "build", "translation", "--lang", "es"], "--lang es: choose fr or de"),
+    (["data", "build", "poems"], "unknown corpus kind 'poems'"),
+    (["data", "build", "text", "--corpus", "wiki"], "unknown text corpus 'wiki'"),
+])
+def test_data_command_bad_input_exits_2(capsys, args, message):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
