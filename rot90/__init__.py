@@ -10,4 +10,13 @@ from .scan import scan
 
 __version__ = "0.1.0"
 
-__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "__version__"]
+
+def load(folder):
+    """(model, info) from a folder written by `rot90 train` (the run folder or its export/)."""
+    from .train.checkpoint import load_export
+
+    return load_export(folder)
+
+
+__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "load",
+           "__version__"]

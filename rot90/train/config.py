@@ -1,0 +1,172 @@
+"""Run configuration: one typed dataclass per part, read from TOML, overridden by --set.
+
+    [data]  what batches are made of          [optim] how parameters move
+    [model] what is trained                   [train] how long, how often, and the guard rails
+
+Unknown keys are refused with the nearest valid key; values are checked against the field's
+type. The resolved config is written into the run folder and compared on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+class ConfigError(ValueError):
+    """A config the user can fix: the message names the key and what is wrong."""
+
+
+@dataclass
+class DataConfig:
+    task: str = "copy"  # copy | adding | selective_copy | lm | digits
+    length: int = 50  # memory tasks: the delay T; lm: context length in characters
+    path: str = ""  # lm: a folder with train.txt and dev.txt (rot90 data build text)
+    batch_size: int = 32  # global batch, split evenly over ranks
+    symbols: int = 8  # memory tasks: how many distinct symbols
+    k: int = 8  # copy / selective_copy: how many symbols to remember
+    epoch_batches: int = 1000  # generated tasks: batches per epoch (an epoch is a resumable unit)
+    workers: int = 0  # data-loader worker processes
+
+
+@dataclass
+class ModelConfig:
+    rule: str = "lstm"  # any time-axis rule of rot90.RULES
+    hidden: int = 64
+    layers: int = 1
+    residual: bool = False  # add each layer's input to its output (GNMT) from layer 1 up
+    dropout: float = 0.0
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # sgd only
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    warmup: int = 0  # steps of linear warm-up
+    schedule: str = "constant"  # constant | cosine
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # absolute: a resumed run stops at the same step
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 200  # 0: never
+    eval_batches: int = 10
+    checkpoint_every: int = 200
+    keep: int = 3  # step checkpoints kept, besides best.pt
+    max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
+    precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on GPUs that support it)
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    nonfinite_at: list[int] = field(default_factory=list)  # fault injection: steps whose loss is made NaN
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+SECTIONS = {f.name: f.type for f in dataclasses.fields(Config)}
+_CLASSES = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _check(value, tp, key: str):
+    """value converted to type tp, or ConfigError naming key."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _check(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a {tp}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is type(None) and value is None:
+        return None
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _unknown(key: str, valid: list[str]) -> ConfigError:
+    near = difflib.get_close_matches(key, valid, n=1)
+    return ConfigError(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
+                                                 f"; valid keys: {', '.join(valid)}"))
+
+
+def from_dict(raw: dict) -> Config:
+    cfg = Config()
+    for section, values in raw.items():
+        if section not in _CLASSES:
+            raise _unknown(section, list(_CLASSES))
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table of keys")
+        part = getattr(cfg, section)
+        hints = typing.get_type_hints(_CLASSES[section])
+        for key, value in values.items():
+            if key not in hints:
+                raise _unknown(f"{section}.{key}", [f"{section}.{k}" for k in hints])
+            setattr(part, key, _check(value, hints[key], f"{section}.{key}"))
+    return cfg
+
+
+def parse_override(item: str) -> tuple[str, str, object]:
+    """'model.hidden=128' -> ('model', 'hidden', 128); the value is read as TOML, else as a string."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. model.hidden=128")
+    path, text = item.split("=", 1)
+    section, key = path.split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return section.strip(), key.strip(), value
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """The config in a TOML file (or the defaults when None), with section.key=value overrides applied."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for item in overrides:
+        section, key, value = parse_override(item)
+        raw.setdefault(section, {})[key] = value
+    return from_dict(raw)
+
+
+def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """'section.key: a -> b' for every key that differs, except those in ignore."""
+    out = []
+    for section in a.keys() | b.keys():
+        for key in (a.get(section, {}).keys() | b.get(section, {}).keys()):
+            name = f"{section}.{key}"
+            if name not in ignore and a.get(section, {}).get(key) != b.get(section, {}).get(key):
+                out.append(f"{name}: {a.get(section, {}).get(key)!r} -> {b.get(section, {}).get(key)!r}")
+    return sorted(out)

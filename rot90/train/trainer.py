@@ -1,0 +1,286 @@
+"""One trainer for every task: exact resume, atomic checkpoints, torchrun DDP, guard rails.
+
+    rot90 train CONFIG --out DIR [--set section.key=value ...] [--force]
+    torchrun --nproc_per_node=K -m rot90 train CONFIG --out DIR
+
+The trainer knows a Task (rot90.tasks), never a model. Batches are a pure function of
+(seed, epoch, position), so a checkpoint that stores the position, the optimiser, the
+scheduler and every RNG resumes to the same per-step losses as a run that was never
+stopped. Under torchrun each rank takes rows rank::world of every global batch and the loss
+is divided by the global count, so K ranks compute what one process computes. Decisions
+(skip a non-finite step, abort) are all-reduced, so ranks never diverge.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .. import __version__
+from . import checkpoint as ckpt
+from .config import Config, ConfigError, differences
+
+# Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
+RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
+             "train.keep", "train.nonfinite_at", "data.workers")
+
+
+class TrainError(ValueError):
+    """Training cannot go on; the message says why and what was kept."""
+
+
+class _Plan(torch.utils.data.Dataset):
+    """This rank's batches of one epoch from a position on, made in data-loader workers if asked."""
+
+    def __init__(self, task, specs, rank, world):
+        self.task, self.specs, self.rank, self.world = task, specs, rank, world
+
+    def __len__(self):
+        return len(self.specs)
+
+    def __getitem__(self, i):
+        return self.task.make_batch(self.specs[i], self.rank, self.world)
+
+
+def _lr_lambda(cfg: Config):
+    o, total = cfg.optim, cfg.train.steps
+
+    def factor(step: int) -> float:
+        if o.warmup and step < o.warmup:
+            return (step + 1) / o.warmup
+        if o.schedule == "cosine":
+            return 0.5 * (1 + math.cos(math.pi * min(step - o.warmup, total) / max(total - o.warmup, 1)))
+        return 1.0
+
+    return factor
+
+
+class Trainer:
+    def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
+        self.cfg, self.out, self.log = cfg, Path(out), log
+        self.world = int(os.environ.get("WORLD_SIZE", "1"))
+        self.rank = int(os.environ.get("RANK", "0"))
+        if self.world > 1 and not dist.is_initialized():
+            dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
+        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available()
+                                   else "cpu")
+        if cfg.data.batch_size % self.world:
+            raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
+        if cfg.optim.name not in ("adamw", "sgd") or cfg.optim.schedule not in ("constant", "cosine"):
+            raise ConfigError(f"optim: unknown name {cfg.optim.name!r} or schedule {cfg.optim.schedule!r}")
+        if cfg.train.deterministic:
+            torch.use_deterministic_algorithms(True)
+        self._claim_folder(force)
+
+    # -- the run folder ------------------------------------------------------------------------
+
+    def _claim_folder(self, force: bool):
+        """Refuse a folder that holds a run of another config, unless force; record this config."""
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "ckpt").mkdir(exist_ok=True)
+        path = self.out / "config.json"
+        mine = self.cfg.to_dict()
+        if path.exists() and self.rank == 0:
+            theirs = json.loads(path.read_text()).get("config", {})
+            diff = differences(theirs, mine, ignore=RESUMABLE)
+            if diff and not force:
+                raise ConfigError(f"{self.out} holds a run of another config ({'; '.join(diff[:3])}); "
+                                  "use --force to start over there, or another --out")
+            if diff:
+                for old in list((self.out / "ckpt").glob("*.pt")) + [self.out / "metrics.jsonl"]:
+                    old.unlink(missing_ok=True)
+        if self.rank == 0:
+            ckpt.atomic_text(json.dumps({"config": mine, "rot90": __version__, "torch": torch.__version__},
+                                        indent=1), path)
+        self._barrier()
+
+    def _barrier(self):
+        if self.world > 1:
+            dist.barrier()
+
+    def _all_reduce(self, t: torch.Tensor, op=None) -> torch.Tensor:
+        if self.world > 1:
+            dist.all_reduce(t, op=op or dist.ReduceOp.SUM)
+        return t
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def run(self, task) -> dict:
+        cfg = self.cfg
+        torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        model = task.build_model().to(self.device)
+        if cfg.optim.name == "adamw":
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                  weight_decay=cfg.optim.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+        torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
+        s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": None}
+        state = ckpt.load_newest(self.out / "ckpt", warn=self.log)
+        if state is not None:
+            self._check_compatible(state, task)
+            model.load_state_dict(state["model"])
+            opt.load_state_dict(state["optimizer"])
+            sched.load_state_dict(state["scheduler"])
+            ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
+            s.update({k: state[k] for k in s})
+            self.log(f"resuming from step {s['step']} (epoch {s['epoch']}, batch {s['position']})")
+        if self.rank == 0:
+            self._truncate_metrics(s["step"])
+            task.save_assets(self.out)
+        net = model
+        if cfg.train.compile:
+            net = torch.compile(net)
+        if self.world > 1:
+            net = nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index] if self.device.index
+                                                      is not None else None)
+        bar = self._progress(s["step"])
+        tokens, start = 0, time.perf_counter()
+        while s["step"] < cfg.train.steps:
+            specs = task.plan(s["epoch"])
+            loader = torch.utils.data.DataLoader(_Plan(task, specs[s["position"]:], self.rank, self.world),
+                                                 batch_size=None, num_workers=cfg.data.workers)
+            for batch in loader:
+                batch = {k: v.to(self.device) for k, v in batch.items()}
+                loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s["step"] + 1)
+                s["step"], s["position"] = s["step"] + 1, s["position"] + 1
+                if finite:
+                    sched.step()
+                    s["bad_in_a_row"] = 0
+                else:
+                    s["skipped"] += 1
+                    s["bad_in_a_row"] += 1
+                    self.log(f"warning: step {s['step']}: non-finite loss or gradient, step skipped")
+                    if s["bad_in_a_row"] >= cfg.train.max_nonfinite:
+                        raise TrainError(f"aborting at step {s['step']}: {s['bad_in_a_row']} steps in a row with a "
+                                         f"non-finite loss or gradient; checkpoints hold finite weights only")
+                tokens += count
+                rate = tokens / (time.perf_counter() - start)
+                self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
+                               "tokens_per_s": rate, "skipped": s["skipped"]}, bar)
+                evaluated = cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0
+                if evaluated:
+                    self._evaluate(model, task, s)
+                if s["step"] % cfg.train.checkpoint_every == 0 or s["step"] >= cfg.train.steps:
+                    self._save(model, opt, sched, task, s)
+                if s["step"] >= cfg.train.steps:
+                    break
+            else:
+                s["epoch"], s["position"] = s["epoch"] + 1, 0
+        if bar is not None:
+            bar.close()
+        if self.rank == 0:
+            ckpt.export(model, self.cfg.to_dict(), self.out / "export",
+                        self.out / task.tokenizer_file if task.tokenizer_file else None,
+                        {"model_args": getattr(model, "args", {}), "task": cfg.data.task,
+                         "vocab_hash": task.vocab_hash, "rot90": __version__})
+        self._barrier()
+        return s
+
+    def _step(self, net, model, opt, task, batch, step: int):
+        net.train()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
+                                  enabled=self.cfg.train.precision == "bf16" and self.device.type == "cuda")
+        with autocast:
+            total, count = task.loss(net, batch)
+        count = self._all_reduce(count.to(self.device, torch.float64).clone())
+        loss = total * (self.world / count.item())  # DDP averages gradients: the mean over the global batch
+        if step in self.cfg.train.nonfinite_at:
+            loss = loss * float("nan")
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        clip = self.cfg.optim.clip if self.cfg.optim.clip > 0 else float("inf")
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)  # the norm before clipping
+        finite = torch.tensor(float(torch.isfinite(loss).item() and torch.isfinite(grad_norm).item()),
+                              device=self.device)
+        finite = bool(self._all_reduce(finite, dist.ReduceOp.MIN if self.world > 1 else None).item())
+        if finite:
+            opt.step()
+        reported = self._all_reduce(total.detach().to(torch.float64).clone()) / count
+        return reported.item(), int(count.item()), grad_norm.item(), finite
+
+    def _check_compatible(self, state: dict, task):
+        """Say what differs before any load_state_dict: another model or another vocabulary."""
+        diff = differences(state["config"], self.cfg.to_dict(), ignore=RESUMABLE)
+        if diff:
+            raise ConfigError(f"checkpoint at step {state['step']} is of another config: {'; '.join(diff[:3])}")
+        if state.get("vocab_hash", "") != task.vocab_hash:
+            raise ConfigError(f"checkpoint at step {state['step']} was trained with vocabulary "
+                              f"{state.get('vocab_hash', '')[:12] or 'none'}, the data now gives "
+                              f"{task.vocab_hash[:12] or 'none'}")
+
+    def _save(self, model, opt, sched, task, s):
+        rngs = [ckpt.rng_state()]
+        if self.world > 1:  # every rank's RNG, gathered to rank 0
+            gathered = [None] * self.world
+            dist.all_gather_object(gathered, rngs[0])
+            rngs = gathered
+        if self.rank == 0:
+            if not all(torch.isfinite(p).all() for p in model.parameters()):
+                raise TrainError(f"step {s['step']}: non-finite weights; not writing a checkpoint")
+            state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                     "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
+                     **s}
+            try:
+                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep)
+            except OSError as e:
+                raise TrainError(f"could not write the checkpoint of step {s['step']} in {self.out / 'ckpt'}: "
+                                 f"{e.strerror or e}; the previous checkpoint is intact") from None
+        self._barrier()
+
+    def _evaluate(self, model, task, s):
+        if self.rank == 0:
+            model.eval()
+            metrics = task.evaluate(model, self.cfg.train.eval_batches)
+            self._metrics({"step": s["step"], **{f"dev_{k}": v for k, v in metrics.items()}}, None)
+            self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
+        self._barrier()
+
+    # -- what the user sees --------------------------------------------------------------------
+
+    def _progress(self, initial: int):
+        if self.rank != 0:
+            return None
+        from tqdm import tqdm
+
+        return tqdm(total=self.cfg.train.steps, initial=initial, disable=None, unit="step", dynamic_ncols=True)
+
+    def _metrics(self, row: dict, bar):
+        if self.rank != 0:
+            return
+        with open(self.out / "metrics.jsonl", "a") as f:
+            f.write(json.dumps(row) + "\n")
+        if bar is None:
+            return
+        bar.update(1)
+        bar.set_postfix(loss=f"{row['loss']:.4f}", tok_s=f"{row['tokens_per_s']:.0f}")
+        if bar.disable and row["step"] % self.cfg.train.log_every == 0:  # no terminal: a line now and then
+            self.log(f"step {row['step']}/{self.cfg.train.steps} loss {row['loss']:.4f} "
+                     f"grad_norm {row['grad_norm']:.3f} {row['tokens_per_s']:.0f} tokens/s")
+
+    def _truncate_metrics(self, step: int):
+        """Drop metrics of steps after the checkpoint resumed from: they are about to be redone."""
+        path = self.out / "metrics.jsonl"
+        if path.exists():
+            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            ckpt.atomic_text("".join(line + "\n" for line in keep), path)
+
+
+def train(cfg: Config, out: Path, force: bool = False, log=print) -> dict:
+    from ..tasks import make_task
+
+    task = make_task(cfg)  # bad data fails here, before the run folder records anything
+    trainer = Trainer(cfg, out, force, log)
+    try:
+        return trainer.run(task)
+    finally:
+        if trainer.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()

@@ -1,0 +1,182 @@
+"""The trainer: exact resume after SIGKILL, torn checkpoints, DDP on 2 CPU ranks, guard rails, bad input."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+import rot90
+from rot90.cli import main
+from rot90.train import checkpoint as ckpt
+from rot90.train.config import ConfigError, load
+from rot90.train.trainer import TrainError, train
+
+# A tiny copy task; 7 batches an epoch, so checkpoints land mid-epoch.
+TINY = ["data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=7", "model.hidden=16",
+        "train.eval_every=0", "train.checkpoint_every=4", "train.keep=2", "train.log_every=1000"]
+
+
+def args(out, steps, *extra):
+    return ["train", "--out", str(out), *[x for s in TINY + [f"train.steps={steps}", *extra] for x in ("--set", s)]]
+
+
+def losses(run):
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+
+
+def cli(*argv, env=None, **kw):
+    return subprocess.Popen([sys.executable, "-m", "rot90", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, **kw)
+
+
+@pytest.fixture(scope="module")
+def straight(tmp_path_factory):
+    out = tmp_path_factory.mktemp("straight")
+    p = cli(*args(out, 30))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    return losses(out)
+
+
+@pytest.mark.parametrize("workers", [0, 2])
+def test_sigkill_and_resume_give_the_same_losses(tmp_path, straight, workers):
+    p = cli(*args(tmp_path, 30, f"data.workers={workers}"))
+    deadline = time.time() + 240
+    while time.time() < deadline:  # kill it past a checkpoint, in the middle of an epoch
+        if (tmp_path / "metrics.jsonl").exists() and len(losses(tmp_path)) >= 18:
+            break
+        time.sleep(0.05)
+    p.send_signal(signal.SIGKILL)
+    p.wait()
+    assert len(losses(tmp_path)) < 30
+    q = cli(*args(tmp_path, 30, f"data.workers={workers}"))
+    assert q.wait(timeout=300) == 0, q.stderr.read()
+    assert losses(tmp_path) == straight  # bit for bit
+
+
+def test_torn_newest_checkpoint_is_skipped(tmp_path, straight):
+    assert cli(*args(tmp_path, 20)).wait(timeout=300) == 0  # one thread, as `straight`: same arithmetic
+    newest = ckpt.checkpoints(tmp_path / "ckpt")[0]
+    newest.write_bytes(newest.read_bytes()[:1000])  # torn by a crash mid-write
+    p = cli(*args(tmp_path, 30))
+    assert p.wait(timeout=300) == 0
+    assert f"skipping checkpoint {newest}" in p.stderr.read()
+    assert losses(tmp_path) == straight
+
+
+def test_two_gloo_ranks_equal_one_process(tmp_path, straight):
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "rot90",
+           *args(tmp_path, 30)]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    ddp = losses(tmp_path)
+    assert ddp.keys() == straight.keys()
+    for step in straight:
+        assert ddp[step] == pytest.approx(straight[step], rel=1e-5, abs=1e-6)
+
+
+def test_nonfinite_steps_are_skipped_counted_and_abort(tmp_path, capsys):
+    cfg = load(None, TINY + ["train.steps=10", "train.nonfinite_at=[3]"])
+    s = train(cfg, tmp_path / "a", log=print)
+    assert s["skipped"] == 1 and s["step"] == 10
+    assert "step 3: non-finite loss or gradient, step skipped" in capsys.readouterr().out
+    state = ckpt.load_newest(tmp_path / "a" / "ckpt")
+    assert state["skipped"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
+    code = main(args(tmp_path / "b", 10, "train.nonfinite_at=[5, 6, 7]", "train.max_nonfinite=3"))
+    assert code == 2
+    assert "aborting at step 7: 3 steps in a row with a non-finite loss" in capsys.readouterr().err
+
+
+def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
+    calls = {"n": 0}
+    real = torch.save
+
+    def flaky(obj, f, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:
+            f.write(b"partial")
+            raise OSError(28, "No space left on device")
+        return real(obj, f, *a, **kw)
+
+    monkeypatch.setattr(torch, "save", flaky)
+    assert main(args(tmp_path, 12)) == 2
+    err = capsys.readouterr().err
+    assert "could not write the checkpoint of step 8" in err and "No space left on device" in err
+    assert (tmp_path / "ckpt" / "latest").read_text().strip() == "step-0000004.pt"
+    assert ckpt.load_newest(tmp_path / "ckpt")["step"] == 4
+    assert not [p for p in (tmp_path / "ckpt").iterdir() if p.name.startswith(".")]  # no temp file left
+
+
+def test_export_loads_and_plot(tmp_path):
+    assert main(args(tmp_path, 8)) == 0
+    model, info = rot90.load(tmp_path)
+    assert info["task"] == "copy" and info["model_args"]["hidden"] == 16
+    x = torch.randint(0, 10, (2, 15))
+    state = ckpt.load_newest(tmp_path / "ckpt")
+    twin = rot90.models.SequenceModel(**info["model_args"])
+    twin.load_state_dict(state["model"])
+    assert torch.equal(model(x), twin.eval()(x))
+    assert main(["plot", str(tmp_path)]) == 0
+    assert (tmp_path / "loss.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
+    cases = [
+        (["train", "--out", str(tmp_path / "x"), "--set", "model.hiden=3"],
+         "unknown key 'model.hiden' (did you mean 'model.hidden'?)"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "model.hidden=big"], "model.hidden: expected int, got str"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "data.task=lm", "--set", "data.path=/nope"],
+         "data.path '/nope': expected a folder with train.txt"),
+        (["train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "x")], "missing.toml: no such config file"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "data.task=dance"], "data.task: unknown task 'dance'"),
+    ]
+    for argv, message in cases:
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert message in err and len(err.strip().splitlines()) == 1, err
+
+
+def test_a_folder_of_another_config_is_refused_unless_forced(tmp_path, capsys):
+    assert main(args(tmp_path, 4)) == 0
+    assert main(args(tmp_path, 4, "model.hidden=24")) == 2
+    assert "holds a run of another config (model.hidden: 16 -> 24)" in capsys.readouterr().err
+    assert main(args(tmp_path, 4, "model.hidden=24") + ["--force"]) == 0
+    (tmp_path / "config.json").unlink()  # a checkpoint without its folder's record: still checked
+    assert main(args(tmp_path, 8)) == 2
+    assert "checkpoint at step 4 is of another config: model.hidden: 24 -> 16" in capsys.readouterr().err
+
+
+def test_vocabulary_mismatch_is_refused(tmp_path, capsys):
+    data = tmp_path / "text"
+    data.mkdir()
+    (data / "train.txt").write_text("to be or not to be, that is the question\n" * 20)
+    (data / "dev.txt").write_text("to be or not to be\n" * 5)
+    lm = ["data.task=lm", f"data.path={data}", "data.length=12"]
+    assert main(args(tmp_path / "run", 4, *lm)) == 0
+    (data / "train.txt").write_text("whether tis nobler in the mind to suffer\n" * 20)
+    assert main(args(tmp_path / "run", 8, *lm)) == 2
+    assert "was trained with vocabulary" in capsys.readouterr().err
+
+
+def test_config_file_and_overrides(tmp_path):
+    (tmp_path / "c.toml").write_text("[model]\nrule = 'minlstm'\nhidden = 32\n[optim]\nlr = 3e-3\n")
+    cfg = load(tmp_path / "c.toml", ["model.layers=2", "optim.lr=1"])
+    assert (cfg.model.rule, cfg.model.hidden, cfg.model.layers, cfg.optim.lr) == ("minlstm", 32, 2, 1.0)
+    with pytest.raises(ConfigError, match="unknown key 'trian'"):
+        load(None, ["trian.steps=3"])
+    with pytest.raises(TrainError, match="non-finite weights"):
+        raise TrainError("step 1: non-finite weights; not writing a checkpoint")
+
+
+@pytest.mark.parametrize("name", sorted(p.stem for p in (__import__("pathlib").Path(__file__).parent.parent
+                                                          / "configs").glob("*.toml")))
+def test_shipped_configs_load(name):
+    from pathlib import Path
+
+    cfg = load(Path(__file__).parent.parent / "configs" / f"{name}.toml")
+    assert cfg.train.steps > 0 and cfg.model.rule in rot90.RULES
