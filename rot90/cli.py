@@ -99,7 +99,7 @@ def cmd_train(args) -> int:
     from .train.config import load
     from .train.trainer import train
 
-    cfg = load(args.config, args.set or [])
+    cfg = load(args.config, (args.set or []) + (["train.deterministic=true"] if args.deterministic else []))
     s = train(cfg, Path(args.out), force=args.force, log=lambda m: print(m, file=sys.stderr, flush=True))
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(f"trained to step {s['step']} ({s['skipped']} skipped); model in {Path(args.out) / 'export'}")
@@ -144,6 +144,7 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="the run folder: config, checkpoints, metrics, export")
     t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
     t.add_argument("--force", action="store_true", help="start over in a folder that holds another config's run")
+    t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     t.set_defaults(func=cmd_train)
 
     pl = sub.add_parser("plot", help="loss curves of a run as PNG")

@@ -71,7 +71,7 @@ def test_torn_newest_checkpoint_is_skipped(tmp_path, straight):
 
 def test_two_gloo_ranks_equal_one_process(tmp_path, straight):
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "rot90",
-           *args(tmp_path, 30)]
+           *args(tmp_path, 30, "train.eval_every=10", "train.patience=100")]  # evaluation decisions broadcast
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
     ddp = losses(tmp_path)
@@ -180,3 +180,12 @@ def test_shipped_configs_load(name):
 
     cfg = load(Path(__file__).parent.parent / "configs" / f"{name}.toml")
     assert cfg.train.steps > 0 and cfg.model.rule in rot90.RULES
+
+
+def test_best_checkpoint_and_early_stopping(tmp_path, capsys):
+    # a learning rate of 0 never improves the dev loss after the first evaluation
+    code = main(args(tmp_path, 40, "train.eval_every=2", "train.eval_batches=1", "train.patience=3", "optim.lr=0"))
+    assert code == 0
+    assert "stopping early at step 8: no better dev loss in 3 evaluations" in capsys.readouterr().err
+    best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
+    assert best["step"] == 2 and ckpt.load_newest(tmp_path / "ckpt")["step"] == 8

@@ -62,7 +62,8 @@ class TrainConfig:
     eval_every: int = 200  # 0: never
     eval_batches: int = 10
     checkpoint_every: int = 200
-    keep: int = 3  # step checkpoints kept, besides best.pt
+    keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
+    patience: int = 0  # stop after this many evaluations without a better dev loss; 0: never
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on GPUs that support it)
     compile: bool = False  # torch.compile the model

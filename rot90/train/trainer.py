@@ -29,7 +29,7 @@ from .config import Config, ConfigError, differences
 
 # Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
 RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
-             "train.keep", "train.nonfinite_at", "data.workers")
+             "train.keep", "train.nonfinite_at", "train.patience", "data.workers")
 
 
 class TrainError(ValueError):
@@ -64,7 +64,7 @@ def _lr_lambda(cfg: Config):
 
 class Trainer:
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
-        self.cfg, self.out, self.log = cfg, Path(out), log
+        self.cfg, self.out, self.log, self.board = cfg, Path(out), log, None
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not dist.is_initialized():
@@ -123,7 +123,8 @@ class Trainer:
                                   weight_decay=cfg.optim.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
-        s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": None}
+        s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": float("inf"),
+             "since_best": 0, "stopped_early": False}
         state = ckpt.load_newest(self.out / "ckpt", warn=self.log)
         if state is not None:
             self._check_compatible(state, task)
@@ -131,7 +132,7 @@ class Trainer:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
-            s.update({k: state[k] for k in s})
+            s.update({k: state[k] for k in s if k in state})
             self.log(f"resuming from step {s['step']} (epoch {s['epoch']}, batch {s['position']})")
         if self.rank == 0:
             self._truncate_metrics(s["step"])
@@ -143,8 +144,9 @@ class Trainer:
             net = nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index] if self.device.index
                                                       is not None else None)
         bar = self._progress(s["step"])
+        self.board = self._tensorboard()
         tokens, start = 0, time.perf_counter()
-        while s["step"] < cfg.train.steps:
+        while s["step"] < cfg.train.steps and not s["stopped_early"]:
             specs = task.plan(s["epoch"])
             loader = torch.utils.data.DataLoader(_Plan(task, specs[s["position"]:], self.rank, self.world),
                                                  batch_size=None, num_workers=cfg.data.workers)
@@ -166,17 +168,20 @@ class Trainer:
                 rate = tokens / (time.perf_counter() - start)
                 self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
                                "tokens_per_s": rate, "skipped": s["skipped"]}, bar)
-                evaluated = cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0
-                if evaluated:
-                    self._evaluate(model, task, s)
-                if s["step"] % cfg.train.checkpoint_every == 0 or s["step"] >= cfg.train.steps:
-                    self._save(model, opt, sched, task, s)
-                if s["step"] >= cfg.train.steps:
+                improved = False
+                if cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0:
+                    improved = self._evaluate(model, task, s)
+                done = s["step"] >= cfg.train.steps or s["stopped_early"]
+                if improved or done or s["step"] % cfg.train.checkpoint_every == 0:
+                    self._save(model, opt, sched, task, s, best=improved)
+                if done:
                     break
             else:
                 s["epoch"], s["position"] = s["epoch"] + 1, 0
         if bar is not None:
             bar.close()
+        if self.board is not None:
+            self.board.close()
         if self.rank == 0:
             ckpt.export(model, self.cfg.to_dict(), self.out / "export",
                         self.out / task.tokenizer_file if task.tokenizer_file else None,
@@ -217,7 +222,7 @@ class Trainer:
                               f"{state.get('vocab_hash', '')[:12] or 'none'}, the data now gives "
                               f"{task.vocab_hash[:12] or 'none'}")
 
-    def _save(self, model, opt, sched, task, s):
+    def _save(self, model, opt, sched, task, s, best: bool = False):
         rngs = [ckpt.rng_state()]
         if self.world > 1:  # every rank's RNG, gathered to rank 0
             gathered = [None] * self.world
@@ -230,21 +235,43 @@ class Trainer:
                      "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
                      **s}
             try:
-                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep)
+                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep, best=best)
             except OSError as e:
                 raise TrainError(f"could not write the checkpoint of step {s['step']} in {self.out / 'ckpt'}: "
                                  f"{e.strerror or e}; the previous checkpoint is intact") from None
         self._barrier()
 
-    def _evaluate(self, model, task, s):
+    def _evaluate(self, model, task, s) -> bool:
+        """Dev metrics on rank 0; whether the dev loss improved, decided on rank 0 and shared by all."""
+        decision = torch.zeros(2, device=self.device)  # (improved, stop)
         if self.rank == 0:
             model.eval()
             metrics = task.evaluate(model, self.cfg.train.eval_batches)
             self._metrics({"step": s["step"], **{f"dev_{k}": v for k, v in metrics.items()}}, None)
             self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
-        self._barrier()
+            improved = metrics["loss"] < s["best"]
+            s["best"], s["since_best"] = (metrics["loss"], 0) if improved else (s["best"], s["since_best"] + 1)
+            stop = bool(self.cfg.train.patience) and s["since_best"] >= self.cfg.train.patience
+            decision = torch.tensor([float(improved), float(stop)], device=self.device)
+        if self.world > 1:  # one decision for every rank, so none of them waits for the others in vain
+            dist.broadcast(decision, 0)
+        if decision[1]:
+            s["stopped_early"] = True
+            self.log(f"stopping early at step {s['step']}: no better dev loss in {self.cfg.train.patience} "
+                     "evaluations")
+        return bool(decision[0])
 
     # -- what the user sees --------------------------------------------------------------------
+
+    def _tensorboard(self):
+        """A TensorBoard writer when tensorboard is installed (rank 0), else None."""
+        if self.rank != 0:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
 
     def _progress(self, initial: int):
         if self.rank != 0:
@@ -258,6 +285,10 @@ class Trainer:
             return
         with open(self.out / "metrics.jsonl", "a") as f:
             f.write(json.dumps(row) + "\n")
+        if self.board is not None:
+            for k, v in row.items():
+                if k != "step":
+                    self.board.add_scalar(k, v, row["step"])
         if bar is None:
             return
         bar.update(1)
