@@ -16,18 +16,22 @@ from rot90.train import checkpoint as ckpt
 from rot90.train.config import ConfigError, load
 from rot90.train.trainer import TrainError, train
 
-# A tiny copy task; 7 batches an epoch, so checkpoints land mid-epoch.
+# A tiny copy task; 7 batches an epoch, so checkpoints land mid-epoch; dropout, so the RNG matters.
 TINY = ["data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=7", "model.hidden=16",
-        "train.eval_every=0", "train.checkpoint_every=4", "train.keep=2", "train.log_every=1000"]
+        "model.dropout=0.1", "train.eval_every=0", "train.checkpoint_every=4", "train.keep=2", "train.log_every=1000"]
 
 
 def args(out, steps, *extra):
     return ["train", "--out", str(out), *[x for s in TINY + [f"train.steps={steps}", *extra] for x in ("--set", s)]]
 
 
+def rows(run, key="loss"):
+    found = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    return [(r["step"], r[key]) for r in found if key in r]
+
+
 def losses(run):
-    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return {r["step"]: r["loss"] for r in rows if "loss" in r}
+    return dict(rows(run))
 
 
 def cli(*argv, env=None, **kw):
@@ -35,12 +39,15 @@ def cli(*argv, env=None, **kw):
                             text=True, env={**os.environ, "OMP_NUM_THREADS": "1", **(env or {})}, **kw)
 
 
+def run_straight(out, *extra):
+    p = cli(*args(out, 30, *extra))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    return out
+
+
 @pytest.fixture(scope="module")
 def straight(tmp_path_factory):
-    out = tmp_path_factory.mktemp("straight")
-    p = cli(*args(out, 30))
-    assert p.wait(timeout=300) == 0, p.stderr.read()
-    return losses(out)
+    return losses(run_straight(tmp_path_factory.mktemp("straight")))
 
 
 @pytest.mark.parametrize("workers", [0, 2])
@@ -57,6 +64,7 @@ def test_sigkill_and_resume_give_the_same_losses(tmp_path, straight, workers):
     q = cli(*args(tmp_path, 30, f"data.workers={workers}"))
     assert q.wait(timeout=300) == 0, q.stderr.read()
     assert losses(tmp_path) == straight  # bit for bit
+    assert [step for step, _ in rows(tmp_path)] == list(range(1, 31))  # redone steps are not logged twice
 
 
 def test_torn_newest_checkpoint_is_skipped(tmp_path, straight):
@@ -69,15 +77,17 @@ def test_torn_newest_checkpoint_is_skipped(tmp_path, straight):
     assert losses(tmp_path) == straight
 
 
-def test_two_gloo_ranks_equal_one_process(tmp_path, straight):
+def test_two_gloo_ranks_equal_one_process(tmp_path):
+    one = run_straight(tmp_path / "one", "model.dropout=0.0")  # dropout differs by rank, by design
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "rot90",
-           *args(tmp_path, 30, "train.eval_every=10", "train.patience=100")]  # evaluation decisions broadcast
+           *args(tmp_path / "two", 30, "model.dropout=0.0", "train.eval_every=10", "train.patience=100")]
     r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
     assert r.returncode == 0, r.stderr[-2000:]
-    ddp = losses(tmp_path)
-    assert ddp.keys() == straight.keys()
-    for step in straight:
-        assert ddp[step] == pytest.approx(straight[step], rel=1e-5, abs=1e-6)
+    for key in ("loss", "grad_norm"):  # the gradient itself, not only a scale-free optimiser's path
+        a, b = dict(rows(one, key)), dict(rows(tmp_path / "two", key))
+        assert a.keys() == b.keys()
+        for step in a:
+            assert b[step] == pytest.approx(a[step], rel=1e-5, abs=1e-6), (key, step)
 
 
 def test_nonfinite_steps_are_skipped_counted_and_abort(tmp_path, capsys):
@@ -109,7 +119,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
     assert "could not write the checkpoint of step 8" in err and "No space left on device" in err
     assert (tmp_path / "ckpt" / "latest").read_text().strip() == "step-0000004.pt"
     assert ckpt.load_newest(tmp_path / "ckpt")["step"] == 4
-    assert not [p for p in (tmp_path / "ckpt").iterdir() if p.name.startswith(".")]  # no temp file left
+    assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["latest", "step-0000004.pt"]  # nothing torn
 
 
 def test_export_loads_and_plot(tmp_path):

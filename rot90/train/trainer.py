@@ -148,8 +148,11 @@ class Trainer:
         tokens, start = 0, time.perf_counter()
         while s["step"] < cfg.train.steps and not s["stopped_early"]:
             specs = task.plan(s["epoch"])
+            # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
+            # run starts one mid-epoch, where the straight run did not: dropout masks would shift.
             loader = torch.utils.data.DataLoader(_Plan(task, specs[s["position"]:], self.rank, self.world),
-                                                 batch_size=None, num_workers=cfg.data.workers)
+                                                 batch_size=None, num_workers=cfg.data.workers,
+                                                 generator=torch.Generator().manual_seed(cfg.train.seed))
             for batch in loader:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s["step"] + 1)
