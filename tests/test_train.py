@@ -55,7 +55,7 @@ def test_sigkill_and_resume_give_the_same_losses(tmp_path, straight, workers):
     p = cli(*args(tmp_path, 30, f"data.workers={workers}"))
     deadline = time.time() + 240
     while time.time() < deadline:  # kill it past a checkpoint, in the middle of an epoch
-        if (tmp_path / "metrics.jsonl").exists() and len(losses(tmp_path)) >= 18:
+        if (tmp_path / "metrics.jsonl").exists() and (tmp_path / "metrics.jsonl").read_text().count("\n") >= 18:
             break
         time.sleep(0.05)
     p.send_signal(signal.SIGKILL)
@@ -199,3 +199,11 @@ def test_best_checkpoint_and_early_stopping(tmp_path, capsys):
     assert "stopping early at step 8: no better dev loss in 3 evaluations" in capsys.readouterr().err
     best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
     assert best["step"] == 2 and ckpt.load_newest(tmp_path / "ckpt")["step"] == 8
+
+
+def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path, straight):
+    assert cli(*args(tmp_path, 20)).wait(timeout=300) == 0
+    with open(tmp_path / "metrics.jsonl", "a") as f:
+        f.write('{"step": 21, "lo')  # a kill in the middle of a write
+    assert cli(*args(tmp_path, 30)).wait(timeout=300) == 0
+    assert losses(tmp_path) == straight

@@ -195,8 +195,8 @@ class Trainer:
 
     def _step(self, net, model, opt, task, batch, step: int):
         net.train()
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16,
-                                  enabled=self.cfg.train.precision == "bf16" and self.device.type == "cuda")
+        bf16 = self.cfg.train.precision == "bf16" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
+        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
         with autocast:
             total, count = task.loss(net, batch)
         count = self._all_reduce(count.to(self.device, torch.float64).clone())
@@ -304,7 +304,13 @@ class Trainer:
         """Drop metrics of steps after the checkpoint resumed from: they are about to be redone."""
         path = self.out / "metrics.jsonl"
         if path.exists():
-            keep = [line for line in path.read_text().splitlines() if line and json.loads(line)["step"] <= step]
+            keep = []
+            for line in path.read_text().splitlines():
+                try:
+                    if json.loads(line)["step"] <= step:
+                        keep.append(line)
+                except (json.JSONDecodeError, KeyError, TypeError):  # the line a kill tore in half
+                    continue
             ckpt.atomic_text("".join(line + "\n" for line in keep), path)
 
 
