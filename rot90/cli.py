@@ -116,6 +116,38 @@ def cmd_plot(args) -> int:
     return 0
 
 
+def cmd_translate(args) -> int:
+    from .translate import Translator, translate_stream
+
+    tr = Translator(args.model)
+    kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch)
+    if args.input:
+        with open(args.input, "rb") as f:
+            translate_stream(tr, f, args.input, **kw)
+    else:
+        translate_stream(tr, sys.stdin.buffer, "stdin", **kw)
+    return 0
+
+
+def cmd_eval(args) -> int:
+    import json
+
+    from .translate import evaluate
+
+    r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha)
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}")
+    print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}")
+    print(f"chrF {r['chrf']:.2f}   {r['chrf_signature']}")
+    print(f"perplexity {r['perplexity']:.3f}   decoding {r['sentences_per_s']:.1f} sentences/s")
+    for e in r["examples"][:3]:
+        print(f"  src: {e['source']}\n  ref: {e['reference']}\n  hyp: {e['hypothesis']}")
+    if args.json:
+        from .data.io import atomic_write_text
+
+        atomic_write_text(args.json, json.dumps(r, indent=1, ensure_ascii=False))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -146,6 +178,25 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="start over in a folder that holds another config's run")
     t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     t.set_defaults(func=cmd_train)
+
+    tr = sub.add_parser("translate", help="translate lines from stdin or --input, one per line")
+    tr.add_argument("--model", required=True, help="a run folder of rot90 train (or its export/)")
+    tr.add_argument("--input", help="a UTF-8 text file (default: stdin)")
+    tr.add_argument("--beam", type=int, default=5)
+    tr.add_argument("--nbest", type=int, default=1, help="hypotheses per line (then: text<TAB>score, blank line)")
+    tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty")
+    tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
+    tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
+    tr.set_defaults(func=cmd_translate)
+
+    ev = sub.add_parser("eval", help="BLEU, chrF, perplexity and speed of a translation model on a split")
+    ev.add_argument("--model", required=True)
+    ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
+    ev.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
+    ev.add_argument("--beam", type=int, default=5)
+    ev.add_argument("--alpha", type=float, default=0.6)
+    ev.add_argument("--json", help="write the results here")
+    ev.set_defaults(func=cmd_eval)
 
     pl = sub.add_parser("plot", help="loss curves of a run as PNG")
     pl.add_argument("run", help="a run folder (with metrics.jsonl)")

@@ -216,8 +216,103 @@ class DigitsTask(Task):
                 "accuracy": (logits.argmax(-1) == self.test_y).float().mean().item()}
 
 
+class TranslationTask(Task):
+    """Sentence pairs from a corpus folder (train/dev/test.tsv) or generated numbers in words.
+
+    One SentencePiece vocabulary for both sides, trained on the train split only; batches by
+    token count with length bucketing (rot90.data.tokenize.TokenBatches).
+    """
+
+    tokenizer_file = "sentencepiece.model"
+
+    def __init__(self, cfg: Config):
+        super().__init__(cfg)
+        from .data.io import read_pairs
+        from .data.tasks import number_splits
+        from .data.tokenize import SentencePiece, TokenBatches
+
+        d = cfg.data
+        if d.task == "numbers":
+            splits = number_splits(d.lang, low=0, high=d.numbers_high, dev=200, test=200, seed=cfg.train.seed)
+        else:
+            folder = Path(d.path)
+            if not d.path or not (folder / "train.tsv").exists():
+                raise DataError(f"data.path {d.path!r}: expected a folder with train.tsv, dev.tsv, test.tsv "
+                                "(rot90 data build translation --lang fr)")
+            splits = {s: read_pairs(folder / f"{s}.tsv")[0] for s in ("train", "dev", "test")
+                      if (folder / f"{s}.tsv").exists()}
+        self.splits = splits
+        self.tokenizer = SentencePiece.train([t for pair in splits["train"] for t in pair], vocab_size=d.vocab_size)
+        self.vocab_hash = self.tokenizer.hash
+        self.data = {s: self._encode(pairs) for s, pairs in splits.items()}
+        self.batches = TokenBatches([max(len(a), len(b)) + 1 for a, b in self.data["train"]], d.batch_tokens,
+                                    seed=cfg.train.seed)
+
+    def _encode(self, pairs):
+        keep = []
+        for src, tgt in pairs:
+            a, b = self.tokenizer.encode(src), self.tokenizer.encode(tgt)
+            if 0 < len(a) <= self.cfg.data.max_len and 0 < len(b) <= self.cfg.data.max_len:
+                keep.append((a, b))
+        return keep
+
+    def build_model(self):
+        from .models import RecurrentSeq2Seq
+
+        m, v = self.cfg.model, len(self.tokenizer)
+        return RecurrentSeq2Seq(v, v, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
+                                attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
+                                residual_from=m.residual_from, bidirectional=m.bidirectional,
+                                reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings)
+
+    def plan(self, epoch: int) -> list[list[int]]:
+        return self.batches.batches(epoch)
+
+    def collate(self, pairs) -> dict[str, Tensor]:
+        from .data.tokenize import BOS, EOS
+
+        B, S, T = len(pairs), max(len(a) for a, _ in pairs), max(len(b) for _, b in pairs) + 1
+        src, tgt_in, tgt_out = (torch.zeros(B, n, dtype=torch.long) for n in (S, T, T))
+        for i, (a, b) in enumerate(pairs):
+            src[i, :len(a)] = torch.tensor(a)
+            tgt_in[i, :len(b) + 1] = torch.tensor([BOS] + b)
+            tgt_out[i, :len(b) + 1] = torch.tensor(b + [EOS])
+        return {"src": src, "src_len": torch.tensor([len(a) for a, _ in pairs]), "tgt_in": tgt_in, "tgt_out": tgt_out}
+
+    def make_batch(self, spec, rank=0, world=1):
+        return self.collate([self.data["train"][i] for i in spec[rank::world]])
+
+    def loss(self, model, batch):
+        logits = model(batch["src"], batch["src_len"], batch["tgt_in"])
+        total = F.cross_entropy(logits.flatten(0, 1).float(), batch["tgt_out"].flatten(), ignore_index=0,
+                                reduction="sum", label_smoothing=self.cfg.optim.label_smoothing)
+        return total, (batch["tgt_out"] != 0).sum()
+
+    @torch.no_grad()
+    def evaluate(self, model, batches: int):
+        import sacrebleu
+
+        from .models.search import greedy
+
+        dev = self.data["dev"][: batches * 32]
+        nll, n, hyps = 0.0, 0, []
+        for i in range(0, len(dev), 32):
+            b = self.collate(dev[i:i + 32])
+            logits = model(b["src"], b["src_len"], b["tgt_in"])
+            nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=0,
+                                   reduction="sum").item()
+            n += int((b["tgt_out"] != 0).sum())
+            hyps += [self.tokenizer.decode(h) for h in greedy(model, b["src"], b["src_len"])]
+        refs = [self.tokenizer.decode(b) for _, b in dev]
+        return {"loss": nll / n, "perplexity": math.exp(nll / n),
+                "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score}
+
+    def save_assets(self, folder: Path):
+        self.tokenizer.save(folder / self.tokenizer_file)
+
+
 TASKS = {"copy": MemoryTask, "adding": MemoryTask, "selective_copy": MemoryTask, "lm": CharLMTask,
-         "digits": DigitsTask}
+         "digits": DigitsTask, "translate": TranslationTask, "numbers": TranslationTask}
 
 
 def make_task(cfg: Config) -> Task:

@@ -1,5 +1,6 @@
 """Models built from the residual stream. They import nothing from training, data or the CLI."""
 
+from .seq2seq import RecurrentSeq2Seq
 from .sequence import SequenceModel
 
-__all__ = ["SequenceModel"]
+__all__ = ["RecurrentSeq2Seq", "SequenceModel"]

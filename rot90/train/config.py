@@ -24,7 +24,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    task: str = "copy"  # copy | adding | selective_copy | lm | digits
+    task: str = "copy"  # copy | adding | selective_copy | lm | digits | translate | numbers
     length: int = 50  # memory tasks: the delay T; lm: context length in characters
     path: str = ""  # lm: a folder with train.txt and dev.txt (rot90 data build text)
     batch_size: int = 32  # global batch, split evenly over ranks
@@ -32,6 +32,11 @@ class DataConfig:
     k: int = 8  # copy / selective_copy: how many symbols to remember
     epoch_batches: int = 1000  # generated tasks: batches per epoch (an epoch is a resumable unit)
     workers: int = 0  # data-loader worker processes
+    lang: str = "fr"  # numbers: target language (fr or de)
+    numbers_high: int = 9999  # numbers: the largest number in words
+    vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
+    batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed
+    max_len: int = 100  # translate/numbers: longer pairs (in tokens) are left out of training
 
 
 @dataclass
@@ -41,6 +46,13 @@ class ModelConfig:
     layers: int = 1
     residual: bool = False  # add each layer's input to its output (GNMT) from layer 1 up
     dropout: float = 0.0
+    attention: str = "none"  # seq2seq: none (the 2014 model) | dot | general (Luong 2015)
+    input_feeding: bool = False  # seq2seq: feed the attentional vector back (sequential decoder)
+    bidirectional: bool = False  # seq2seq: bidirectional bottom encoder layer
+    reverse_source: bool = False  # seq2seq: read the source backwards (Sutskever et al. 2014)
+    embed: int = 0  # seq2seq: embedding size; 0 = hidden
+    tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
+    residual_from: int = 1  # residual connections from this layer index up
 
 
 @dataclass
@@ -52,6 +64,7 @@ class OptimConfig:
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     warmup: int = 0  # steps of linear warm-up
     schedule: str = "constant"  # constant | cosine
+    label_smoothing: float = 0.0  # translate/numbers
 
 
 @dataclass

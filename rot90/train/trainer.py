@@ -188,7 +188,8 @@ class Trainer:
         if self.rank == 0:
             ckpt.export(model, self.cfg.to_dict(), self.out / "export",
                         self.out / task.tokenizer_file if task.tokenizer_file else None,
-                        {"model_args": getattr(model, "args", {}), "task": cfg.data.task,
+                        {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
+                         "task": cfg.data.task,
                          "vocab_hash": task.vocab_hash, "rot90": __version__})
         self._barrier()
         return s

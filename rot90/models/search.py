@@ -1,0 +1,104 @@
+"""Decoding: greedy and batched beam search over any model with encode() and step().
+
+    model.encode(src, src_len) -> state          model.step(tokens (N,), state) -> (logits (N, V), state)
+    state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses)
+
+Beam search keeps K hypotheses per sentence, all sentences of a batch in one (B*K)-row state.
+At each step the 2K best continuations are looked at: those ending in EOS are finished and
+scored with GNMT's length penalty, score / ((5 + |Y|) / 6) ** alpha (Wu et al. 2016); the K
+best others go on. A sentence is done when it has K finished hypotheses; every sentence stops
+at max_len = max_ratio * source length + 10. With K = 1 this is greedy decoding.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor
+
+BOS, EOS = 1, 2
+
+
+def _limit(src_len: Tensor, max_ratio: float) -> Tensor:
+    return (src_len.float() * max_ratio).long() + 10
+
+
+@torch.no_grad()
+def greedy(model, src: Tensor, src_len: Tensor, max_ratio: float = 2.0) -> list[list[int]]:
+    """The most likely next token at every step, until EOS or the length limit."""
+    state = model.encode(src, src_len)
+    B = src.shape[0]
+    limit = _limit(src_len, max_ratio).to(src.device)
+    tokens = torch.full((B,), BOS, dtype=torch.long, device=src.device)
+    out, done = [], torch.zeros(B, dtype=torch.bool, device=src.device)
+    for t in range(int(limit.max())):
+        logits, state = model.step(tokens, state)
+        tokens = logits.argmax(-1)
+        out.append(tokens)
+        done |= (tokens == EOS) | (t + 1 >= limit)
+        if done.all():
+            break
+    seqs = torch.stack(out, 1).tolist()
+    result = []
+    for b, seq in enumerate(seqs):
+        seq = seq[: int(limit[b])]
+        result.append(seq[: seq.index(EOS)] if EOS in seq else seq)
+    return result
+
+
+def length_penalty(length: int, alpha: float) -> float:
+    return ((5 + length) / 6) ** alpha
+
+
+@torch.no_grad()
+def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float = 0.6, max_ratio: float = 2.0,
+                nbest: int = 1) -> list[list[tuple[list[int], float]]]:
+    """For each sentence, the nbest (tokens without BOS/EOS, normalised log-probability), best first."""
+    B, K = src.shape[0], beam
+    if nbest > K:
+        raise ValueError(f"nbest={nbest} is more than the beam of {K}")
+    state = model.encode(src, src_len).select(torch.arange(B, device=src.device).repeat_interleave(K))
+    limit = _limit(src_len, max_ratio).tolist()
+    scores = torch.full((B, K), float("-inf"), device=src.device)
+    scores[:, 0] = 0.0  # one live hypothesis per sentence at the start
+    tokens = torch.full((B * K,), BOS, dtype=torch.long, device=src.device)
+    history = torch.zeros(B, K, 0, dtype=torch.long, device=src.device)
+    finished: list[list[tuple[list[int], float]]] = [[] for _ in range(B)]
+    done = [False] * B
+    for t in range(max(limit)):
+        logits, state = model.step(tokens, state)
+        logp = torch.log_softmax(logits.float(), -1).view(B, K, -1)
+        V = logp.shape[-1]
+        total = (scores[:, :, None] + logp).view(B, K * V)
+        top_scores, top = total.topk(min(2 * K, K * V), dim=1)  # (B, 2K)
+        origin, word = top // V, top % V
+        next_scores = torch.full((B, K), float("-inf"), device=src.device)
+        next_origin = torch.zeros(B, K, dtype=torch.long, device=src.device)
+        next_word = torch.full((B, K), EOS, dtype=torch.long, device=src.device)
+        for b in range(B):
+            if done[b]:
+                continue
+            kept = 0
+            for j in range(top.shape[1]):
+                score, o, w = top_scores[b, j].item(), origin[b, j].item(), word[b, j].item()
+                if score == float("-inf"):
+                    break
+                if w == EOS or t + 1 >= limit[b]:
+                    seq = history[b, o].tolist() + ([] if w == EOS else [w])
+                    finished[b].append((seq, score / length_penalty(len(seq) + 1, alpha)))
+                    if len(finished[b]) >= K:
+                        break
+                    continue
+                next_scores[b, kept], next_origin[b, kept], next_word[b, kept] = score, o, w
+                kept += 1
+                if kept == K:
+                    break
+            if len(finished[b]) >= K or t + 1 >= limit[b] or kept == 0:
+                done[b] = True
+                next_scores[b] = float("-inf")
+        if all(done):
+            break
+        rows = (torch.arange(B, device=src.device)[:, None] * K + next_origin).view(-1)
+        state = state.select(rows)
+        history = torch.cat([history.view(B * K, -1)[rows].view(B, K, -1), next_word[:, :, None]], -1)
+        scores, tokens = next_scores, next_word.view(-1)
+    return [sorted(f, key=lambda h: -h[1])[:nbest] for f in finished]

@@ -1,0 +1,83 @@
+"""Sequence to sequence: cached = uncached, beam 1 = greedy, a batch = each sentence alone."""
+
+import pytest
+import torch
+
+from rot90.models.search import beam_search, greedy
+from rot90.models.seq2seq import RecurrentSeq2Seq
+
+VARIANTS = {
+    "2014": dict(rule="lstm", attention="none", reverse_source=True),
+    "gnmt": dict(rule="lstm", attention="general", residual=True, bidirectional=True, layers=3),
+    "feeding": dict(rule="gru", attention="dot", input_feeding=True),
+    "minlstm": dict(rule="minlstm", attention="dot"),
+}
+
+
+def model(name, seed=0):
+    torch.manual_seed(seed)
+    kw = {"layers": 2, "hidden": 16, **VARIANTS[name]}
+    m = RecurrentSeq2Seq(11, 13, **kw).eval()
+    with torch.no_grad():  # sharper distributions than at init, so decoding is not all ties
+        m.out.weight.mul_(8)
+    return m
+
+
+def batch(seed=1):
+    g = torch.Generator().manual_seed(seed)
+    src_len = torch.tensor([5, 3, 7, 1])
+    src = torch.randint(3, 11, (4, 7), generator=g) * (torch.arange(7)[None] < src_len[:, None])
+    tgt = torch.randint(3, 13, (4, 6), generator=g)
+    return src, src_len, torch.cat([torch.ones(4, 1, dtype=torch.long), tgt], 1)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_cached_steps_equal_teacher_forcing(name):
+    m = model(name)
+    src, src_len, tgt_in = batch()
+    full = m(src, src_len, tgt_in)
+    state, steps = m.encode(src, src_len), []
+    for tok in tgt_in.unbind(1):
+        logits, state = m.step(tok, state)
+        steps.append(logits)
+    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_beam_one_is_greedy(name):
+    m = model(name)
+    src, src_len, _ = batch()
+    g = greedy(m, src, src_len)
+    b = beam_search(m, src, src_len, beam=1)
+    assert [h[0][0] for h in b] == g
+
+
+@pytest.mark.parametrize("name", VARIANTS)
+def test_a_batch_equals_each_sentence_alone(name):
+    m = model(name)
+    src, src_len, _ = batch()
+    together = beam_search(m, src, src_len, beam=4, nbest=2)
+    alone = [beam_search(m, src[i:i + 1, : src_len[i]], src_len[i:i + 1], beam=4, nbest=2)[0] for i in range(4)]
+    assert [[h[0] for h in hyps] for hyps in together] == [[h[0] for h in hyps] for hyps in alone]
+    for hyps_t, hyps_a in zip(together, alone):
+        for (_, st), (_, sa) in zip(hyps_t, hyps_a):
+            assert st == pytest.approx(sa, abs=1e-4)
+    assert greedy(m, src, src_len) == [greedy(m, src[i:i + 1, : src_len[i]], src_len[i:i + 1])[0] for i in range(4)]
+
+
+def test_nbest_is_sorted_and_bounded():
+    m = model("gnmt")
+    src, src_len, _ = batch()
+    hyps = beam_search(m, src, src_len, beam=5, nbest=3, max_ratio=1.0)
+    for h, n in zip(hyps, src_len.tolist()):
+        assert len(h) == 3 and [s for _, s in h] == sorted((s for _, s in h), reverse=True)
+        assert all(len(seq) <= n + 10 for seq, _ in h)
+    with pytest.raises(ValueError, match="nbest=6 is more than the beam of 5"):
+        beam_search(m, src, src_len, beam=5, nbest=6)
+
+
+def test_bad_options():
+    with pytest.raises(ValueError, match="unknown attention 'bahdanau'"):
+        RecurrentSeq2Seq(5, 5, attention="bahdanau")
+    with pytest.raises(ValueError, match="input_feeding needs attention"):
+        RecurrentSeq2Seq(5, 5, input_feeding=True)
