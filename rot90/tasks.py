@@ -257,9 +257,14 @@ class TranslationTask(Task):
         return keep
 
     def build_model(self):
-        from .models import RecurrentSeq2Seq
+        from .models import RecurrentSeq2Seq, Transformer
 
         m, v = self.cfg.model, len(self.tokenizer)
+        if m.arch == "transformer":
+            return Transformer(v, v, d=m.hidden, heads=m.heads, layers=m.layers, ff=4 * m.hidden, dropout=m.dropout,
+                               tie_embeddings=True, max_len=max(2 * self.cfg.data.max_len + 20, 256))
+        if m.arch != "rnn":
+            raise ConfigError(f"model.arch: unknown {m.arch!r}; choose rnn or transformer")
         return RecurrentSeq2Seq(v, v, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
                                 attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
                                 residual_from=m.residual_from, bidirectional=m.bidirectional,

@@ -31,7 +31,7 @@ class Translator:
 
         self.model, self.info = load(folder)
         export = Path(folder) / "export" if (Path(folder) / "export").is_dir() else Path(folder)
-        if self.info.get("model_class") != "RecurrentSeq2Seq":
+        if self.info.get("model_class") not in ("RecurrentSeq2Seq", "Transformer"):
             raise DataError(f"{folder}: not a translation model ({self.info.get('model_class')})")
         self.tokenizer = SentencePiece.load(export / "sentencepiece.model")
         check_hash(self.info["vocab_hash"], self.tokenizer)

@@ -5,19 +5,23 @@ import torch
 
 from rot90.models.search import beam_search, greedy
 from rot90.models.seq2seq import RecurrentSeq2Seq
+from rot90.models.transformer import Transformer
 
 VARIANTS = {
     "2014": dict(rule="lstm", attention="none", reverse_source=True),
     "gnmt": dict(rule="lstm", attention="general", residual=True, bidirectional=True, layers=3),
     "feeding": dict(rule="gru", attention="dot", input_feeding=True),
     "minlstm": dict(rule="minlstm", attention="dot"),
+    "transformer": dict(arch="transformer"),
 }
 
 
 def model(name, seed=0):
     torch.manual_seed(seed)
-    kw = {"layers": 2, "hidden": 16, **VARIANTS[name]}
-    m = RecurrentSeq2Seq(11, 13, **kw).eval()
+    if name == "transformer":
+        m = Transformer(11, 13, d=16, heads=2, layers=2, ff=32, tie_embeddings=False).eval()
+    else:
+        m = RecurrentSeq2Seq(11, 13, **{"layers": 2, "hidden": 16, **VARIANTS[name]}).eval()
     with torch.no_grad():  # sharper distributions than at init, so decoding is not all ties
         m.out.weight.mul_(8)
     return m

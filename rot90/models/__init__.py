@@ -2,5 +2,6 @@
 
 from .seq2seq import RecurrentSeq2Seq
 from .sequence import SequenceModel
+from .transformer import Transformer
 
-__all__ = ["RecurrentSeq2Seq", "SequenceModel"]
+__all__ = ["RecurrentSeq2Seq", "SequenceModel", "Transformer"]

@@ -128,7 +128,7 @@ def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
     from safetensors.torch import load_file
 
-    from ..models import RecurrentSeq2Seq, SequenceModel
+    from ..models import RecurrentSeq2Seq, SequenceModel, Transformer
 
     folder = Path(folder)
     if (folder / "export").is_dir():
@@ -136,7 +136,7 @@ def load_export(folder: str | Path):
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder}: no exported model (config.json + model.safetensors)")
     info = json.loads((folder / "config.json").read_text())
-    classes = {"SequenceModel": SequenceModel, "RecurrentSeq2Seq": RecurrentSeq2Seq}
+    classes = {"SequenceModel": SequenceModel, "RecurrentSeq2Seq": RecurrentSeq2Seq, "Transformer": Transformer}
     model = classes[info.get("model_class", "SequenceModel")](**info["model_args"])
     weights = load_file(str(folder / "model.safetensors"))
     own = {k: tuple(v.shape) for k, v in model.state_dict().items()}

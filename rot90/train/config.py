@@ -53,6 +53,8 @@ class ModelConfig:
     embed: int = 0  # seq2seq: embedding size; 0 = hidden
     tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
     residual_from: int = 1  # residual connections from this layer index up
+    arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
+    heads: int = 4  # transformer only
 
 
 @dataclass
@@ -77,6 +79,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
     patience: int = 0  # stop after this many evaluations without a better dev loss; 0: never
+    time_budget: float = 0.0  # seconds of training (this session) after which to stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on GPUs that support it)
     compile: bool = False  # torch.compile the model

@@ -29,7 +29,7 @@ from .config import Config, ConfigError, differences
 
 # Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
 RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
-             "train.keep", "train.nonfinite_at", "train.patience", "data.workers")
+             "train.keep", "train.nonfinite_at", "train.patience", "train.time_budget", "data.workers")
 
 
 class TrainError(ValueError):
@@ -132,7 +132,7 @@ class Trainer:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
-            s.update({k: state[k] for k in s if k in state})
+            s.update({k: state[k] for k in s if k in state and k != "stopped_early"})  # a stop ends one session
             self.log(f"resuming from step {s['step']} (epoch {s['epoch']}, batch {s['position']})")
         if self.rank == 0:
             self._truncate_metrics(s["step"])
@@ -171,8 +171,15 @@ class Trainer:
                 rate = tokens / (time.perf_counter() - start)
                 self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
                                "tokens_per_s": rate, "skipped": s["skipped"]}, bar)
+                if cfg.train.time_budget and not s["stopped_early"]:  # one clock, rank 0's, for every rank
+                    over = torch.tensor(float(time.perf_counter() - start > cfg.train.time_budget), device=self.device)
+                    if self.world > 1:
+                        dist.broadcast(over, 0)
+                    if over:
+                        s["stopped_early"] = True
+                        self.log(f"time budget of {cfg.train.time_budget:g} s spent at step {s['step']}")
                 improved = False
-                if cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0:
+                if (cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0) or s["stopped_early"]:
                     improved = self._evaluate(model, task, s)
                 done = s["step"] >= cfg.train.steps or s["stopped_early"]
                 if improved or done or s["step"] % cfg.train.checkpoint_every == 0:
