@@ -148,9 +148,28 @@ def cmd_eval(args) -> int:
     return 0
 
 
+def cmd_demo(args) -> int:
+    from pathlib import Path
+
+    from .demo import DemoConfig, run_demo
+
+    start = time.perf_counter()
+    cfg = DemoConfig(out=Path(args.out), seed=args.seed, quick=args.quick)
+    run_demo(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print((cfg.out / "report.md").read_text())
+    print(f"wrote {cfg.out / 'report.md'} and {cfg.out / 'figures'}/ in {time.perf_counter() - start:.0f} s")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
+    dm = sub.add_parser("demo", help="the whole argument in minutes: report.md with figures")
+    dm.add_argument("--out", default="demo", help="output folder (default ./demo)")
+    dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument("--quick", action="store_true", help="tiny sizes: seconds instead of minutes")
+    dm.set_defaults(func=cmd_demo)
+
     c = sub.add_parser("check", help="rot90.LSTM/GRU vs torch and the rotation theorem, as a table")
     c.add_argument("--full", action="store_true", help="every case (3 depths x 2 directions x 2 layouts x h0 x packed)")
     c.add_argument("--tol", type=float, default=1e-5, help="largest difference counted as equal (default 1e-5)")

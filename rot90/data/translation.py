@@ -208,6 +208,19 @@ def download(names: list[str], cache: Path, log=print) -> dict[str, Path]:
     return debs
 
 
+def iter_deb(deb: Path):
+    """(path, file object) of every regular file in a .deb, streamed from dpkg-deb --fsys-tarfile."""
+    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
+    try:
+        with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
+            for member in tar:
+                if member.isfile():
+                    yield member.name, tar.extractfile(member)
+    finally:
+        proc.stdout.close()
+        proc.wait()
+
+
 @dataclass
 class Package:
     name: str
@@ -222,27 +235,21 @@ def read_deb(name: str, deb: Path, lang: str) -> Package:
     pkg = Package(name, version=_run(["dpkg-deb", "-f", str(deb), "Version"]).stdout.strip())
     lang_dir = re.compile(rf"/({re.escape(lang)}|{re.escape(lang)}_{lang.upper()})/")
     help_dir = re.compile(r"/help/([A-Za-z-]+)/(text/.+\.html)$")
-    proc = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(deb)], stdout=subprocess.PIPE)
-    with tarfile.open(fileobj=proc.stdout, mode="r|") as tar:
-        for member in tar:
-            if not member.isfile():
-                continue
-            path = member.name
-            if path.endswith(f"/doc/{name}/copyright"):
-                pkg.licence = _licence(tar.extractfile(member).read().decode("utf-8", "replace"))
-            elif path.endswith(".mo") and lang_dir.search(path):
-                pkg.pairs += read_mo(tar.extractfile(member).read())
-            elif path.endswith(".po") and lang_dir.search(path):
-                pkg.pairs += read_po(tar.extractfile(member).read())
-            elif path.endswith("locales.zip"):  # calibre keeps its catalogs zipped
-                with zipfile.ZipFile(io.BytesIO(tar.extractfile(member).read())) as z:
-                    for zname in z.namelist():
-                        if zname.endswith(".mo") and lang_dir.search("/" + zname):
-                            pkg.pairs += read_mo(z.read(zname))
-            elif m := help_dir.search(path):
-                for pid, text in read_help(tar.extractfile(member).read()).items():
-                    pkg.help[f"{m.group(2)}#{pid}"] = text
-    proc.wait()
+    for path, f in iter_deb(deb):
+        if path.endswith(f"/doc/{name}/copyright"):
+            pkg.licence = _licence(f.read().decode("utf-8", "replace"))
+        elif path.endswith(".mo") and lang_dir.search(path):
+            pkg.pairs += read_mo(f.read())
+        elif path.endswith(".po") and lang_dir.search(path):
+            pkg.pairs += read_po(f.read())
+        elif path.endswith("locales.zip"):  # calibre keeps its catalogs zipped
+            with zipfile.ZipFile(io.BytesIO(f.read())) as z:
+                for zname in z.namelist():
+                    if zname.endswith(".mo") and lang_dir.search("/" + zname):
+                        pkg.pairs += read_mo(z.read(zname))
+        elif m := help_dir.search(path):
+            for pid, text in read_help(f.read()).items():
+                pkg.help[f"{m.group(2)}#{pid}"] = text
     return pkg
 
 

@@ -26,32 +26,27 @@ import torch
 STEP = re.compile(r"step-(\d+)\.pt$")
 
 
-def atomic_save(obj, path: Path):
-    """torch.save to a temporary file beside path, fsync, rename. On failure the old file stays."""
+def _atomic(path: Path, write, mode: str):
+    """write(file) into a temporary file beside path, fsync, rename. On failure the old file stays."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
+        with os.fdopen(fd, mode) as f:
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_save(obj, path: Path):
+    _atomic(path, lambda f: torch.save(obj, f), "wb")
 
 
 def atomic_text(text: str, path: Path):
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    _atomic(path, lambda f: f.write(text), "w")
 
 
 def rng_state() -> dict:
