@@ -135,7 +135,9 @@ def cmd_eval(args) -> int:
     from .translate import evaluate
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha)
-    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}")
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}"
+          + (f" ({r['sources_cut_to_max_len']} sources cut to the model's max_len)" if r["sources_cut_to_max_len"]
+             else ""))
     print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}")
     print(f"chrF {r['chrf']:.2f}   {r['chrf_signature']}")
     print(f"perplexity {r['perplexity']:.3f}   decoding {r['sentences_per_s']:.1f} sentences/s")

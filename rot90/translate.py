@@ -36,12 +36,15 @@ class Translator:
         self.tokenizer = SentencePiece.load(export / "sentencepiece.model")
         check_hash(self.info["vocab_hash"], self.tokenizer)
         self.max_len = self.info["config"]["data"]["max_len"]
+        self.cut = 0  # sources cut to max_len so far
 
-    def encode(self, line: str, where: str = "") -> list[int]:
+    def encode(self, line: str, where: str = "", warn: bool = True) -> list[int]:
         ids = self.tokenizer.encode(line)
         if len(ids) > self.max_len:
-            print(f"warning: {where}: {len(ids)} tokens, cut to the {self.max_len} the model was trained on",
-                  file=sys.stderr)
+            self.cut += 1
+            if warn:
+                print(f"warning: {where}: {len(ids)} tokens, cut to the {self.max_len} the model was trained on",
+                      file=sys.stderr)
             ids = ids[: self.max_len]
         return ids
 
@@ -109,7 +112,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     else:
         path = Path(data or d["path"]) / f"{split}.tsv"
         pairs = read_pairs(path)[0]
-    srcs = [tr.encode(s, f"{split}:{i}") for i, (s, _) in enumerate(pairs, 1)]
+    srcs = [tr.encode(s, warn=False) for s, _ in pairs]
     start = time.perf_counter()
     hyps = []
     for i in range(0, len(srcs), batch):
@@ -131,7 +134,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         logits = tr.model(src, torch.tensor([len(s) for s, _ in chunk]), tin)
         nll += F.cross_entropy(logits.flatten(0, 1), tout.flatten(), ignore_index=0, reduction="sum").item()
         n += int((tout != 0).sum())
-    return {"split": split, "sentences": len(pairs), "beam": beam,
+    return {"split": split, "sentences": len(pairs), "beam": beam, "sources_cut_to_max_len": tr.cut,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),
             "perplexity": math.exp(nll / max(n, 1)), "sentences_per_s": len(pairs) / seconds,

@@ -63,40 +63,30 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     tokens = torch.full((B * K,), BOS, dtype=torch.long, device=src.device)
     history = torch.zeros(B, K, 0, dtype=torch.long, device=src.device)
     finished: list[list[tuple[list[int], float]]] = [[] for _ in range(B)]
-    done = [False] * B
+    limit_t = torch.tensor(limit, device=src.device)
+    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
         logits, state = model.step(tokens, state)
         logp = torch.log_softmax(logits.float(), -1).view(B, K, -1)
         V = logp.shape[-1]
-        total = (scores[:, :, None] + logp).view(B, K * V)
-        top_scores, top = total.topk(min(2 * K, K * V), dim=1)  # (B, 2K)
+        top_scores, top = (scores[:, :, None] + logp).view(B, K * V).topk(min(2 * K, K * V), dim=1)  # (B, 2K)
         origin, word = top // V, top % V
-        next_scores = torch.full((B, K), float("-inf"), device=src.device)
-        next_origin = torch.zeros(B, K, dtype=torch.long, device=src.device)
-        next_word = torch.full((B, K), EOS, dtype=torch.long, device=src.device)
-        for b in range(B):
-            if done[b]:
-                continue
-            kept = 0
-            for j in range(top.shape[1]):
-                score, o, w = top_scores[b, j].item(), origin[b, j].item(), word[b, j].item()
-                if score == float("-inf"):
-                    break
-                if w == EOS or t + 1 >= limit[b]:
-                    seq = history[b, o].tolist() + ([] if w == EOS else [w])
-                    finished[b].append((seq, score / length_penalty(len(seq) + 1, alpha)))
-                    if len(finished[b]) >= K:
-                        break
-                    continue
-                next_scores[b, kept], next_origin[b, kept], next_word[b, kept] = score, o, w
-                kept += 1
-                if kept == K:
-                    break
-            if len(finished[b]) >= K or t + 1 >= limit[b] or kept == 0:
-                done[b] = True
-                next_scores[b] = float("-inf")
-        if all(done):
+        # Candidates among the K best that end here (EOS, or the length limit) are finished.
+        ends = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores) & ~done[:, None]
+        ends[:, K:] = False
+        for b, j in ends.nonzero().tolist():
+            seq = history[b, origin[b, j]].tolist() + ([] if word[b, j] == EOS else [int(word[b, j])])
+            finished[b].append((seq, top_scores[b, j].item() / length_penalty(len(seq) + 1, alpha)))
+        # The K best candidates that do not end go on.
+        order = (ends.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
+        next_scores = top_scores.gather(1, order).masked_fill(ends.gather(1, order), float("-inf"))
+        next_origin, next_word = origin.gather(1, order), word.gather(1, order)
+        counts = torch.tensor([len(f) for f in finished], device=src.device)
+        done |= (counts >= K) | (t + 1 >= limit_t) | ~torch.isfinite(next_scores).any(1)
+        if bool(done.all()):
             break
+        next_scores = next_scores.masked_fill(done[:, None], float("-inf"))
         rows = (torch.arange(B, device=src.device)[:, None] * K + next_origin).view(-1)
         state = state.select(rows)
         history = torch.cat([history.view(B * K, -1)[rows].view(B, K, -1), next_word[:, :, None]], -1)
