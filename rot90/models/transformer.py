@@ -102,6 +102,10 @@ class Transformer(nn.Module):
         self.enc_norm, self.dec_norm = nn.LayerNorm(d), nn.LayerNorm(d)
         self.drop = nn.Dropout(dropout)
         self.out = nn.Linear(d, tgt_vocab)
+        for emb in (self.src_embed, self.tgt_embed):  # scaled by sqrt(d) on the way in, so unit variance there
+            nn.init.normal_(emb.weight, std=d**-0.5)  # and logits of unit scale when the output shares it
+            with torch.no_grad():
+                emb.weight[PAD].zero_()
         if tie_embeddings:
             self.out.weight = self.tgt_embed.weight
 
