@@ -85,3 +85,17 @@ def test_bad_options():
         RecurrentSeq2Seq(5, 5, attention="bahdanau")
     with pytest.raises(ValueError, match="input_feeding needs attention"):
         RecurrentSeq2Seq(5, 5, input_feeding=True)
+
+
+def test_tied_transformer_exports_and_loads(tmp_path):
+    from rot90.train.checkpoint import export, load_export
+
+    m = model("transformer")
+    tied = Transformer(11, 11, d=16, heads=2, layers=1, ff=32, tie_embeddings=True).eval()
+    for net, name in ((m, "untied"), (tied, "tied")):
+        export(net, {}, tmp_path / name, None, {"model_args": net.args, "model_class": "Transformer"})
+        back, _ = load_export(tmp_path / name)
+        src, src_len, tgt_in = batch()
+        src, tgt_in = src.clamp(max=10), tgt_in.clamp(max=10)
+        assert torch.equal(back(src, src_len, tgt_in), net(src, src_len, tgt_in))
+    assert back.out.weight is back.tgt_embed.weight

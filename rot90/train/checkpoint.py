@@ -103,13 +103,13 @@ def load_newest(folder: Path, warn=print) -> dict | None:
 def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: Path | None = None,
            extra: dict | None = None):
     """model.safetensors + config.json (+ tokenizer) in folder, each written atomically."""
-    from safetensors.torch import save_file
+    from safetensors.torch import save_model
 
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.")
     os.close(fd)
     try:
-        save_file({k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}, tmp)
+        save_model(model, tmp)  # handles tied weights (one tensor stored for the shared pair)
         os.replace(tmp, folder / "model.safetensors")
     finally:
         if os.path.exists(tmp):
@@ -121,7 +121,7 @@ def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: P
 
 def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
-    from safetensors.torch import load_file
+    from safetensors.torch import load_model
 
     from ..models import RecurrentSeq2Seq, SequenceModel, Transformer
 
@@ -133,11 +133,8 @@ def load_export(folder: str | Path):
     info = json.loads((folder / "config.json").read_text())
     classes = {"SequenceModel": SequenceModel, "RecurrentSeq2Seq": RecurrentSeq2Seq, "Transformer": Transformer}
     model = classes[info.get("model_class", "SequenceModel")](**info["model_args"])
-    weights = load_file(str(folder / "model.safetensors"))
-    own = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    got = {k: tuple(v.shape) for k, v in weights.items()}
-    if own != got:
-        diff = sorted(set(own.items()) ^ set(got.items()))[:3]
-        raise ValueError(f"{folder}: weights do not fit the model its config describes ({diff})")
-    model.load_state_dict(weights)
+    missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
+    if missing or unexpected:
+        raise ValueError(f"{folder}: weights do not fit the model its config describes "
+                         f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval(), info
