@@ -134,7 +134,7 @@ def cmd_eval(args) -> int:
 
     from .translate import evaluate
 
-    r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha)
+    r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, limit=args.limit)
     print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}"
           + (f" ({r['sources_cut_to_max_len']} sources cut to the model's max_len)" if r["sources_cut_to_max_len"]
              else ""))
@@ -216,6 +216,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
     ev.add_argument("--beam", type=int, default=5)
     ev.add_argument("--alpha", type=float, default=0.6)
+    ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
     ev.add_argument("--json", help="write the results here")
     ev.set_defaults(func=cmd_eval)
 

@@ -97,7 +97,7 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
 
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
-             alpha: float = 0.6, batch: int = 64) -> dict:
+             alpha: float = 0.6, batch: int = 64, limit: int = 0) -> dict:
     """BLEU and chrF (sacrebleu, with signatures), perplexity, and decoding speed on a split."""
     import sacrebleu
 
@@ -112,6 +112,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     else:
         path = Path(data or d["path"]) / f"{split}.tsv"
         pairs = read_pairs(path)[0]
+    pairs = pairs[:limit] if limit else pairs
     srcs = [tr.encode(s, warn=False) for s, _ in pairs]
     start = time.perf_counter()
     hyps = []
