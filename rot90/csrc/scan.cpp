@@ -188,34 +188,30 @@ void backward(const Source src, const T *h0, const T *h, const T *g, const T *g_
 
 }  // namespace
 
-#define EXPORT(T, SUF)                                                                                      \
-    extern "C" void scan_fwd_##SUF(const T *f, const T *b, const T *h0, T *h, T *h_last, const int64_t *len, \
-                                   int64_t outer, int64_t steps, int64_t lanes, int threads) {              \
-        forward<T>(Linear<T>{f, b, nullptr, nullptr, steps, lanes}, h0, h, h_last, len, outer, threads);    \
-    }                                                                                                       \
-    extern "C" void scan_bwd_##SUF(const T *f, const T *h0, const T *h, const T *g, const T *g_last,        \
-                                   T *df, T *db, T *dh0, const int64_t *len,                                \
-                                   int64_t outer, int64_t steps, int64_t lanes, int threads) {              \
-        backward<T>(Linear<T>{f, nullptr, df, db, steps, lanes}, h0, h, g, g_last, dh0, len, outer, threads); \
-    }                                                                                                       \
-    extern "C" void minlstm_fwd_##SUF(const T *px, const T *h0, T *h, T *h_last, const int64_t *len,        \
-                                      int64_t outer, int64_t steps, int64_t lanes, int threads) {           \
-        forward<T>(MinLSTM<T>{px, nullptr, steps, lanes}, h0, h, h_last, len, outer, threads);              \
-    }                                                                                                       \
-    extern "C" void minlstm_bwd_##SUF(const T *px, const T *h0, const T *h, const T *g, const T *g_last,    \
-                                      T *dpx, T *dh0, const int64_t *len,                                   \
-                                      int64_t outer, int64_t steps, int64_t lanes, int threads) {           \
-        backward<T>(MinLSTM<T>{px, dpx, steps, lanes}, h0, h, g, g_last, dh0, len, outer, threads);         \
-    }                                                                                                       \
-    extern "C" void mingru_fwd_##SUF(const T *px, const T *h0, T *h, T *h_last, const int64_t *len,         \
-                                     int64_t outer, int64_t steps, int64_t lanes, int threads) {            \
-        forward<T>(MinGRU<T>{px, nullptr, steps, lanes}, h0, h, h_last, len, outer, threads);               \
-    }                                                                                                       \
-    extern "C" void mingru_bwd_##SUF(const T *px, const T *h0, const T *h, const T *g, const T *g_last,     \
-                                     T *dpx, T *dh0, const int64_t *len,                                    \
-                                     int64_t outer, int64_t steps, int64_t lanes, int threads) {            \
-        backward<T>(MinGRU<T>{px, dpx, steps, lanes}, h0, h, g, g_last, dh0, len, outer, threads);          \
+// The C entry points: px-driven sources (minLSTM, minGRU) share one signature per direction.
+#define EXPORT_GATED(NAME, SOURCE, T, SUF)                                                                    \
+    extern "C" void NAME##_fwd_##SUF(const T *px, const T *h0, T *h, T *h_last, const int64_t *len,           \
+                                     int64_t outer, int64_t steps, int64_t lanes, int threads) {              \
+        forward<T>(SOURCE<T>{px, nullptr, steps, lanes}, h0, h, h_last, len, outer, threads);                 \
+    }                                                                                                         \
+    extern "C" void NAME##_bwd_##SUF(const T *px, const T *h0, const T *h, const T *g, const T *g_last,       \
+                                     T *dpx, T *dh0, const int64_t *len,                                      \
+                                     int64_t outer, int64_t steps, int64_t lanes, int threads) {              \
+        backward<T>(SOURCE<T>{px, dpx, steps, lanes}, h0, h, g, g_last, dh0, len, outer, threads);            \
     }
+
+#define EXPORT(T, SUF)                                                                                        \
+    extern "C" void scan_fwd_##SUF(const T *f, const T *b, const T *h0, T *h, T *h_last, const int64_t *len,   \
+                                   int64_t outer, int64_t steps, int64_t lanes, int threads) {                \
+        forward<T>(Linear<T>{f, b, nullptr, nullptr, steps, lanes}, h0, h, h_last, len, outer, threads);      \
+    }                                                                                                         \
+    extern "C" void scan_bwd_##SUF(const T *f, const T *h0, const T *h, const T *g, const T *g_last,          \
+                                   T *df, T *db, T *dh0, const int64_t *len,                                  \
+                                   int64_t outer, int64_t steps, int64_t lanes, int threads) {                \
+        backward<T>(Linear<T>{f, nullptr, df, db, steps, lanes}, h0, h, g, g_last, dh0, len, outer, threads);   \
+    }                                                                                                         \
+    EXPORT_GATED(minlstm, MinLSTM, T, SUF)                                                                    \
+    EXPORT_GATED(mingru, MinGRU, T, SUF)
 
 EXPORT(float, f32)
 EXPORT(double, f64)
