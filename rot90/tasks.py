@@ -274,15 +274,9 @@ class TranslationTask(Task):
         return self.batches.batches(epoch)
 
     def collate(self, pairs) -> dict[str, Tensor]:
-        from .data.tokenize import BOS, EOS
+        from .data.tokenize import collate_pairs
 
-        B, S, T = len(pairs), max(len(a) for a, _ in pairs), max(len(b) for _, b in pairs) + 1
-        src, tgt_in, tgt_out = (torch.zeros(B, n, dtype=torch.long) for n in (S, T, T))
-        for i, (a, b) in enumerate(pairs):
-            src[i, :len(a)] = torch.tensor(a)
-            tgt_in[i, :len(b) + 1] = torch.tensor([BOS] + b)
-            tgt_out[i, :len(b) + 1] = torch.tensor(b + [EOS])
-        return {"src": src, "src_len": torch.tensor([len(a) for a, _ in pairs]), "tgt_in": tgt_in, "tgt_out": tgt_out}
+        return collate_pairs(pairs)
 
     def make_batch(self, spec, rank=0, world=1):
         return self.collate([self.data["train"][i] for i in spec[rank::world]])

@@ -102,7 +102,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     import sacrebleu
 
     from .data.tasks import number_splits
-    from .data.tokenize import BOS, EOS
+    from .data.tokenize import collate_pairs
 
     tr = Translator(folder)
     d = tr.info["config"]["data"]
@@ -127,14 +127,10 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         chunk = [(s, t) for s, t in chunk if s and t]
         if not chunk:
             continue
-        B, S, T = len(chunk), max(len(s) for s, _ in chunk), max(len(t) for _, t in chunk) + 1
-        src, tin, tout = (torch.zeros(B, m, dtype=torch.long) for m in (S, T, T))
-        for r, (s, t) in enumerate(chunk):
-            src[r, :len(s)], tin[r, :len(t) + 1], tout[r, :len(t) + 1] = (torch.tensor(s), torch.tensor([BOS] + t),
-                                                                         torch.tensor(t + [EOS]))
-        logits = tr.model(src, torch.tensor([len(s) for s, _ in chunk]), tin)
-        nll += F.cross_entropy(logits.flatten(0, 1), tout.flatten(), ignore_index=0, reduction="sum").item()
-        n += int((tout != 0).sum())
+        b = collate_pairs(chunk)
+        logits = tr.model(b["src"], b["src_len"], b["tgt_in"])
+        nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=0, reduction="sum").item()
+        n += int((b["tgt_out"] != 0).sum())
     return {"split": split, "sentences": len(pairs), "beam": beam, "sources_cut_to_max_len": tr.cut,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),

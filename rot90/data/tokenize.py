@@ -100,6 +100,19 @@ class SentencePiece:
         return cls(Path(path).read_bytes())
 
 
+def collate_pairs(pairs: list[tuple[list[int], list[int]]]) -> dict:
+    """Token-id pairs -> padded src (B, S), src_len (B,), tgt_in = BOS y (B, T), tgt_out = y EOS (B, T)."""
+    import torch
+
+    B, S, T = len(pairs), max(len(a) for a, _ in pairs), max(len(b) for _, b in pairs) + 1
+    src, tgt_in, tgt_out = (torch.zeros(B, n, dtype=torch.long) for n in (S, T, T))
+    for i, (a, b) in enumerate(pairs):
+        src[i, :len(a)] = torch.tensor(a)
+        tgt_in[i, :len(b) + 1] = torch.tensor([BOS] + b)
+        tgt_out[i, :len(b) + 1] = torch.tensor(b + [EOS])
+    return {"src": src, "src_len": torch.tensor([len(a) for a, _ in pairs]), "tgt_in": tgt_in, "tgt_out": tgt_out}
+
+
 def check_hash(expected: str, tokenizer) -> None:
     """Refuse a tokenizer other than the one a model was trained with."""
     if tokenizer.hash != expected:
