@@ -134,8 +134,11 @@ def cmd_eval(args) -> int:
 
     from .translate import evaluate
 
-    r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, limit=args.limit)
-    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}"
+    if args.batch < 1 or args.beam < 1:
+        raise UsageError(f"--batch and --beam must be >= 1, got {args.batch} and {args.beam}")
+    r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
+                 limit=args.limit)
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
           + (f" ({r['sources_cut_to_max_len']} sources cut to the model's max_len)" if r["sources_cut_to_max_len"]
              else ""))
     print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}")
@@ -163,6 +166,23 @@ def cmd_demo(args) -> int:
     return 0
 
 
+def cmd_experiment(args) -> int:
+    from pathlib import Path
+
+    from .experiments import EXPERIMENTS, run_experiment
+
+    if args.list or not args.name:
+        for name, groups in EXPERIMENTS.items():
+            runs = sum(len(g.runs) for g in groups)
+            print(f"{name:<16} {runs:>2} runs: " + "; ".join(g.title for g in groups))
+        return 0
+    run_experiment(args.name, Path(args.out), seed=args.seed, quick=args.quick, only=args.only,
+                   extra=tuple(args.set or ()), train=not args.report_only,
+                   progress=lambda m: print(m, file=sys.stderr, flush=True))
+    print((Path(args.out) / args.name / "report.md").read_text())
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
     sub = p.add_subparsers(dest="command", required=True)
@@ -171,6 +191,18 @@ def build_parser() -> argparse.ArgumentParser:
     dm.add_argument("--seed", type=int, default=0)
     dm.add_argument("--quick", action="store_true", help="tiny sizes: seconds instead of minutes")
     dm.set_defaults(func=cmd_demo)
+
+    ex = sub.add_parser("experiment", help="a claim at full size: trainer runs, report.md, figures (resumable)")
+    ex.add_argument("name", nargs="?", help="memory-tasks, language-model, translation or numbers (--list)")
+    ex.add_argument("--out", default="runs/experiments", help="runs and report go to OUT/NAME")
+    ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--only", nargs="+", metavar="RUN", help="only these runs (names as in the report)")
+    ex.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a value in every run")
+    ex.add_argument("--quick", action="store_true", help="tiny sizes: seconds per run (for tests)")
+    ex.add_argument("--list", action="store_true", help="the experiments and their groups")
+    ex.add_argument("--report-only", action="store_true",
+                    help="train nothing: report the runs that have an exported model, as they stand")
+    ex.set_defaults(func=cmd_experiment)
 
     c = sub.add_parser("check", help="rot90.LSTM/GRU vs torch and the rotation theorem, as a table")
     c.add_argument("--full", action="store_true", help="every case (3 depths x 2 directions x 2 layouts x h0 x packed)")
@@ -217,6 +249,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--beam", type=int, default=5)
     ev.add_argument("--alpha", type=float, default=0.6)
     ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
+    ev.add_argument("--batch", type=int, default=64, help="sentences decoded together (1: one at a time)")
     ev.add_argument("--json", help="write the results here")
     ev.set_defaults(func=cmd_eval)
 

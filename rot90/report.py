@@ -38,3 +38,39 @@ def plot_run(run: Path, out: Path | None = None) -> Path:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def read_metrics(run: Path) -> list[dict]:
+    """The rows of a run's metrics.jsonl (training steps and dev evaluations)."""
+    path = run / "metrics.jsonl"
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+
+
+def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, ylabel: str, smooth: int = 1) -> Path:
+    """metrics.jsonl's `key` of several runs against `x` ("step" or "seconds"), one line per run, as a PNG.
+
+    smooth > 1 averages each point with the smooth - 1 before it (noisy per-step training losses).
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(7, 4.5))
+    for label, run in runs.items():
+        points = [(r.get(x, r["step"]), r[key]) for r in read_metrics(run) if key in r]
+        if smooth > 1:
+            ys = [p[1] for p in points]
+            points = [(p[0], sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]))
+                      for i, p in enumerate(points)]
+        if points:
+            ax.plot(*zip(*points), "-" if smooth > 1 else "o-", ms=3, label=label)
+    ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x))
+    ax.set_ylabel(ylabel)
+    ax.set_title(title)
+    ax.grid(True, alpha=0.3)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out

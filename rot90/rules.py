@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import Tensor
+from torch.nn import functional as F
 
 Gates = tuple["Tensor | float", "Tensor | float", Tensor, "Tensor | None"]  # f, i, u, o
 
@@ -81,9 +82,9 @@ def gru(px, py) -> Gates:
 def minlstm(px, py) -> Gates:
     """Feng et al. 2024: gates from the input only, f and i normalised to sum to one."""
     f, i, u = px.chunk(3, -1)
-    f, i = torch.sigmoid(f), torch.sigmoid(i)
-    total = f + i
-    return f / total, i / total, u, None
+    # σ(f) / (σ(f) + σ(i)) as the sigmoid of log σ(f) - log σ(i): no 0/0 when both sigmoids underflow
+    d = F.logsigmoid(f) - F.logsigmoid(i)
+    return torch.sigmoid(d), torch.sigmoid(-d), u, None
 
 
 def mingru(px, py) -> Gates:

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from .data.io import DataError
 from .data.tasks import adding_task, copy_task, selective_copy
 from .data.tokenize import CharTokenizer
-from .models import SequenceModel
+from .models import CausalTransformer, SequenceModel
 from .train.config import Config, ConfigError
 
 
@@ -52,8 +52,13 @@ class Task:
     def save_assets(self, folder: Path):
         """Write what the model needs besides its weights (a tokenizer) into folder."""
 
-    def _model(self, out: int, vocab: int = 0, input_dim: int = 1) -> SequenceModel:
+    def _model(self, out: int, vocab: int = 0, input_dim: int = 1) -> nn.Module:
         m = self.cfg.model
+        if m.arch == "transformer":
+            return CausalTransformer(m.hidden, m.heads, m.layers, out, vocab=vocab, input_dim=input_dim,
+                                     dropout=m.dropout, max_len=max(self.cfg.data.length * 2 + 64, 1024))
+        if m.arch != "rnn":
+            raise ConfigError(f"model.arch: unknown {m.arch!r}; choose rnn or transformer")
         return SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
                              residual=m.residual, dropout=m.dropout)
 
@@ -265,10 +270,14 @@ class TranslationTask(Task):
                                tie_embeddings=True, max_len=max(2 * self.cfg.data.max_len + 20, 256))
         if m.arch != "rnn":
             raise ConfigError(f"model.arch: unknown {m.arch!r}; choose rnn or transformer")
-        return RecurrentSeq2Seq(v, v, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
-                                attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
-                                residual_from=m.residual_from, bidirectional=m.bidirectional,
-                                reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings)
+        model = RecurrentSeq2Seq(v, v, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
+                                 attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
+                                 residual_from=m.residual_from, bidirectional=m.bidirectional,
+                                 reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings)
+        if m.init_range > 0:
+            for p in model.parameters():
+                nn.init.uniform_(p, -m.init_range, m.init_range)
+        return model
 
     def plan(self, epoch: int) -> list[list[int]]:
         return self.batches.batches(epoch)

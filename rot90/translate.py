@@ -115,9 +115,12 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs = pairs[:limit] if limit else pairs
     srcs = [tr.encode(s, warn=False) for s, _ in pairs]
     start = time.perf_counter()
-    hyps = []
-    for i in range(0, len(srcs), batch):
-        hyps += [h[0][0] for h in tr.translate(srcs[i:i + batch], beam=beam, alpha=alpha)]
+    hyps = [""] * len(srcs)
+    order = sorted(range(len(srcs)), key=lambda i: len(srcs[i]))  # batches of like lengths pad and wait least
+    for i in range(0, len(order), batch):
+        chunk = order[i:i + batch]
+        for j, h in zip(chunk, tr.translate([srcs[j] for j in chunk], beam=beam, alpha=alpha)):
+            hyps[j] = h[0][0]
     seconds = time.perf_counter() - start
     refs = [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
@@ -131,7 +134,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         logits = tr.model(b["src"], b["src_len"], b["tgt_in"])
         nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=0, reduction="sum").item()
         n += int((b["tgt_out"] != 0).sum())
-    return {"split": split, "sentences": len(pairs), "beam": beam, "sources_cut_to_max_len": tr.cut,
+    return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "sources_cut_to_max_len": tr.cut,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),
             "perplexity": math.exp(nll / max(n, 1)), "sentences_per_s": len(pairs) / seconds,

@@ -136,6 +136,34 @@ def test_fused_kernel_with_lengths_and_h0_matches_the_reference(rule):
             torch.testing.assert_close(b, a, atol=1e-12, rtol=0)
 
 
+def test_minlstm_gradients_stay_finite_where_both_gates_underflow():
+    """σ(a_f) / (σ(a_f) + σ(a_i)) with both a far below zero: 0/0 (NaN) if computed as written.
+
+    An attention-minLSTM translation model reached such pre-activations after ~475 updates and
+    every step from there had a NaN gradient; reference and kernel now agree there too.
+    """
+    from rot90.fused import fused_scan
+    from rot90.rules import get_rule
+
+    torch.manual_seed(0)
+    px = torch.randn(2, 30, 3 * 16) * 3
+    px[..., :32] -= torch.tensor([0.0, 50.0, 100.0]).repeat_interleave(10)[None, :, None]  # a_f, a_i: 0, -50, -100
+    h0 = torch.randn(2, 16)
+    grads = {}
+    for name in ("kernel", "reference"):
+        p = px.clone().requires_grad_()
+        if name == "kernel":
+            y, _ = fused_scan("minlstm", p, h0)
+        else:
+            f, i, u, _ = get_rule("minlstm").gates(p, None)
+            y = scan(f, i * u, h0, dim=1, method="sequential")
+        (y * y).sum().backward()
+        grads[name] = (y.detach(), p.grad)
+    for a, b in zip(grads["kernel"], grads["reference"]):
+        assert torch.isfinite(a).all() and torch.isfinite(b).all()
+        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-4)
+
+
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)])
 @pytest.mark.parametrize("regime", ["forget", "remember", "mixed"])
 def test_scan_is_robust_on_long_sequences(dtype, tol, regime):

@@ -207,3 +207,35 @@ def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path, straight):
         f.write('{"step": 21, "lo')  # a kill in the middle of a write
     assert cli(*args(tmp_path, 30)).wait(timeout=300) == 0
     assert losses(tmp_path) == straight
+
+
+def test_learning_rate_schedules():
+    from rot90.train.trainer import _lr_lambda
+
+    def factors(**optim):
+        cfg = load(None, [f"optim.{k}={v}" for k, v in optim.items()] + ["train.steps=100"])
+        f = _lr_lambda(cfg)
+        return [f(step) for step in range(100)]
+
+    warm = factors(warmup=10, schedule="constant")
+    assert warm[0] == pytest.approx(0.1) and warm[9] == 1.0 and warm[99] == 1.0
+    rsqrt = factors(warmup=16, schedule="rsqrt")
+    assert rsqrt[15] == 1.0 and rsqrt[63] == pytest.approx(0.5)  # 1/sqrt(step), 1 where warm-up ends
+    # Sutskever et al.: full rate for 5 epochs, then halved every half epoch (here 20 and 5 steps).
+    halving = factors(schedule="halving", halve_after=20, halve_every=5)
+    assert halving[19] == 1.0 and halving[20] == 0.5 and halving[24] == 0.5 and halving[25] == 0.25
+    cosine = factors(schedule="cosine")
+    assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5) and cosine[99] < 0.01
+
+
+def test_a_time_budget_counts_every_session_of_a_run(tmp_path):
+    budget = ["train.time_budget=0.3", "train.checkpoint_every=1000"]
+    p = cli(*args(tmp_path, 100000, *budget))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    first = losses(tmp_path)
+    p = cli(*args(tmp_path, 100000, *budget))  # resumed: the budget is spent, nothing more is trained
+    assert p.wait(timeout=300) == 0 and "already spent" in p.stderr.read() + p.stdout.read()
+    assert losses(tmp_path) == first
+    p = cli(*args(tmp_path, 100000, "train.time_budget=0.6", "train.checkpoint_every=1000"))  # a larger budget
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    assert max(losses(tmp_path)) > max(first)

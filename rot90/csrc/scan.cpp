@@ -7,7 +7,8 @@
 //
 //   Linear    f and b given                      (rot90.scan)
 //   MinLSTM   f, b from pre-activations [a_f, a_i, u]:  f' = σ(a_f) / (σ(a_f) + σ(a_i)),
-//             b = σ(a_i) / (σ(a_f) + σ(a_i)) * u              (Feng et al. 2024)
+//             b = σ(a_i) / (σ(a_f) + σ(a_i)) * u              (Feng et al. 2024),
+//             computed so that it stays finite where both σ underflow (normalised() below)
 //   MinGRU    f, b from [a_z, u]:  f = 1 - σ(a_z), b = σ(a_z) u
 //
 // so the gates are computed inside the pass (and recomputed in backward) instead of as a
@@ -50,6 +51,15 @@ inline float exp_(float x) {
 inline double exp_(double x) { return std::exp(x); }
 
 template <typename T> inline T sigmoid(T x) { return T(1) / (T(1) + exp_(-x)); }
+// minLSTM's f' = σ(af) / (σ(af) + σ(ai)) = (1 + e^-ai) / (2 + e^-af + e^-ai), every term scaled by
+// e^-m, m = max(-af, -ai, 0), so that no exponent is positive: f' = (e0 + ei) r, i' = (e0 + ef) r.
+// Written as σf / (σf + σi) it is 0/0 where both sigmoids underflow (a NaN gradient in training).
+template <typename T> inline void normalised(T af, T ai, T &e0, T &ef, T &ei, T &r) {
+    T m = -af > -ai ? -af : -ai;
+    m = m > T(0) ? m : T(0);
+    e0 = exp_(-m), ef = exp_(-af - m), ei = exp_(-ai - m);
+    r = T(1) / (T(2) * e0 + ef + ei);
+}
 
 // A source fills, for one step t and a block of n lanes starting at offset `at`, the
 // coefficients f and b (forward), or, given the adjoints a and the previous states, writes
@@ -85,9 +95,10 @@ template <typename T> struct MinLSTM {  // px: (outer, steps, 3 * lanes) = [a_f 
         const T *__restrict pf = px + at, *__restrict pi = pf + lanes, *__restrict pu = pf + 2 * lanes;
 #pragma omp simd
         for (int64_t j = 0; j < n; j++) {
-            T sf = sigmoid(pf[j]), si = sigmoid(pi[j]), s = sf + si;
-            f[j] = sf / s;
-            b[j] = si / s * pu[j];
+            T e0, ef, ei, r;
+            normalised(pf[j], pi[j], e0, ef, ei, r);
+            f[j] = (e0 + ei) * r;
+            b[j] = (e0 + ef) * r * pu[j];
         }
     }
     void grads(int64_t at, int64_t n, const T *__restrict a, const T *__restrict hprev, T *__restrict f) const {
@@ -95,13 +106,14 @@ template <typename T> struct MinLSTM {  // px: (outer, steps, 3 * lanes) = [a_f 
         T *__restrict qf = dpx + at, *__restrict qi = qf + lanes, *__restrict qu = qf + 2 * lanes;
 #pragma omp simd
         for (int64_t j = 0; j < n; j++) {
-            T sf = sigmoid(pf[j]), si = sigmoid(pi[j]), s = sf + si;
-            // through f' = sf/s and i' = si/s, then through the normalisation and the sigmoids
-            T common = (a[j] * hprev[j] - a[j] * pu[j]) / (s * s);
-            qf[j] = common * si * sf * (T(1) - sf);
-            qi[j] = -common * sf * si * (T(1) - si);
-            qu[j] = a[j] * si / s;
-            f[j] = sf / s;
+            T e0, ef, ei, r;
+            normalised(pf[j], pi[j], e0, ef, ei, r);
+            T fn = (e0 + ei) * r, in = (e0 + ef) * r, g = a[j] * (hprev[j] - pu[j]);
+            // h = f' h_prev + i' u, i' = 1 - f'; df'/da_f = f' i' (1 - σf) = f' ef r, each factor <= 1
+            qf[j] = g * fn * ef * r;
+            qi[j] = -g * in * ei * r;
+            qu[j] = a[j] * in;
+            f[j] = fn;
         }
     }
     void zero(int64_t at, int64_t n) const { for (int k = 0; k < 3; k++) std::fill_n(dpx + at + k * lanes, n, T(0)); }

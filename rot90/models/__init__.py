@@ -2,6 +2,6 @@
 
 from .seq2seq import RecurrentSeq2Seq
 from .sequence import SequenceModel
-from .transformer import Transformer
+from .transformer import CausalTransformer, Transformer
 
-__all__ = ["RecurrentSeq2Seq", "SequenceModel", "Transformer"]
+__all__ = ["CausalTransformer", "RecurrentSeq2Seq", "SequenceModel", "Transformer"]

@@ -137,3 +137,32 @@ class Transformer(nn.Module):
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         return self._decode(tgt_in, self.encode(src, src_len), incremental=False)  # (B, T, V)
+
+
+class CausalTransformer(nn.Module):
+    """The Transformer as a sequence model: SequenceModel's interface, causal self-attention blocks.
+
+    x (B, T) token ids or (B, T, D) values -> (B, T, out); the baseline of the language-model and
+    memory experiments, where every position may attend to every earlier one.
+    """
+
+    def __init__(self, d: int, heads: int, layers: int, out: int, vocab: int = 0, input_dim: int = 1,
+                 dropout: float = 0.0, max_len: int = 4096):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"d={d} does not split into {heads} heads")
+        self.args = dict(d=d, heads=heads, layers=layers, out=out, vocab=vocab, input_dim=input_dim,
+                         dropout=dropout, max_len=max_len)
+        self.embed = nn.Embedding(vocab, d) if vocab else nn.Linear(input_dim, d)
+        self.register_buffer("pe", sinusoids(max_len, d), persistent=False)
+        self.blocks = nn.ModuleList([Block(d, heads, 4 * d, dropout, cross=False) for _ in range(layers)])
+        self.norm, self.drop, self.head = nn.LayerNorm(d), nn.Dropout(dropout), nn.Linear(d, out)
+
+    def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
+        h = self.drop(self.embed(x) + self.pe[: x.shape[1]])  # (B, T, d); causal: padding after a length is unseen
+        for block in self.blocks:
+            h = block(h, causal=True)
+        return self.head(self.norm(h))
+
+
+__all__ = ["Transformer", "CausalTransformer"]

@@ -55,6 +55,7 @@ class ModelConfig:
     residual_from: int = 1  # residual connections from this layer index up
     arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
     heads: int = 4  # transformer only
+    init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
 
 
 @dataclass
@@ -65,7 +66,9 @@ class OptimConfig:
     momentum: float = 0.0  # sgd only
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     warmup: int = 0  # steps of linear warm-up
-    schedule: str = "constant"  # constant | cosine
+    schedule: str = "constant"  # constant | cosine | rsqrt (Vaswani et al.) | halving (Sutskever et al.)
+    halve_after: int = 0  # halving: steps at full rate after warm-up (the 2014 paper: 5 epochs)
+    halve_every: int = 0  # halving: the rate halves every this many steps from then on (0.5 epoch)
     label_smoothing: float = 0.0  # translate/numbers
 
 
@@ -79,7 +82,7 @@ class TrainConfig:
     checkpoint_every: int = 200
     keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
     patience: int = 0  # stop after this many evaluations without a better dev loss; 0: never
-    time_budget: float = 0.0  # seconds of training (this session) after which to stop; 0: none
+    time_budget: float = 0.0  # seconds of training, summed over resumed sessions, after which to stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on GPUs that support it)
     compile: bool = False  # torch.compile the model

@@ -49,14 +49,23 @@ class _Plan(torch.utils.data.Dataset):
         return self.task.make_batch(self.specs[i], self.rank, self.world)
 
 
+SCHEDULES = ("constant", "cosine", "rsqrt", "halving")
+
+
 def _lr_lambda(cfg: Config):
+    """The factor on optim.lr at each step: linear warm-up, then the schedule."""
     o, total = cfg.optim, cfg.train.steps
 
     def factor(step: int) -> float:
         if o.warmup and step < o.warmup:
             return (step + 1) / o.warmup
+        after = step - o.warmup
         if o.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(step - o.warmup, total) / max(total - o.warmup, 1)))
+            return 0.5 * (1 + math.cos(math.pi * min(after, total) / max(total - o.warmup, 1)))
+        if o.schedule == "rsqrt":  # 1 at the end of warm-up, then 1/sqrt(step)
+            return math.sqrt(max(o.warmup, 1) / (step + 1))
+        if o.schedule == "halving" and after >= o.halve_after:
+            return 0.5 ** (1 + (after - o.halve_after) // max(o.halve_every, 1))
         return 1.0
 
     return factor
@@ -73,7 +82,7 @@ class Trainer:
                                    else "cpu")
         if cfg.data.batch_size % self.world:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
-        if cfg.optim.name not in ("adamw", "sgd") or cfg.optim.schedule not in ("constant", "cosine"):
+        if cfg.optim.name not in ("adamw", "sgd") or cfg.optim.schedule not in SCHEDULES:
             raise ConfigError(f"optim: unknown name {cfg.optim.name!r} or schedule {cfg.optim.schedule!r}")
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
@@ -124,7 +133,7 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
         s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": float("inf"),
-             "since_best": 0, "stopped_early": False}
+             "since_best": 0, "stopped_early": False, "seconds": 0.0}
         state = ckpt.load_newest(self.out / "ckpt", warn=self.log)
         if state is not None:
             self._check_compatible(state, task)
@@ -145,7 +154,10 @@ class Trainer:
                                                       is not None else None)
         bar = self._progress(s["step"])
         self.board = self._tensorboard()
-        tokens, start = 0, time.perf_counter()
+        tokens, start, before = 0, time.perf_counter(), s["seconds"]  # seconds: training time of all sessions
+        if cfg.train.time_budget and before >= cfg.train.time_budget:  # a budgeted run resumed: nothing left
+            self.log(f"time budget of {cfg.train.time_budget:g} s already spent at step {s['step']}")
+            s["stopped_early"] = True
         while s["step"] < cfg.train.steps and not s["stopped_early"]:
             specs = task.plan(s["epoch"])
             # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
@@ -169,10 +181,11 @@ class Trainer:
                                          f"non-finite loss or gradient; checkpoints hold finite weights only")
                 tokens += count
                 rate = tokens / (time.perf_counter() - start)
+                s["seconds"] = before + time.perf_counter() - start
                 self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
-                               "tokens_per_s": rate, "skipped": s["skipped"]}, bar)
+                               "tokens_per_s": rate, "skipped": s["skipped"], "seconds": s["seconds"]}, bar)
                 if cfg.train.time_budget and not s["stopped_early"]:  # one clock, rank 0's, for every rank
-                    over = torch.tensor(float(time.perf_counter() - start > cfg.train.time_budget), device=self.device)
+                    over = torch.tensor(float(s["seconds"] > cfg.train.time_budget), device=self.device)
                     if self.world > 1:
                         dist.broadcast(over, 0)
                     if over:
@@ -258,7 +271,8 @@ class Trainer:
         if self.rank == 0:
             model.eval()
             metrics = task.evaluate(model, self.cfg.train.eval_batches)
-            self._metrics({"step": s["step"], **{f"dev_{k}": v for k, v in metrics.items()}}, None)
+            self._metrics({"step": s["step"], "seconds": s["seconds"], **{f"dev_{k}": v for k, v in metrics.items()}},
+                          None)
             self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
             improved = metrics["loss"] < s["best"]
             s["best"], s["since_best"] = (metrics["loss"], 0) if improved else (s["best"], s["since_best"] + 1)

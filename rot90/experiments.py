@@ -1,0 +1,258 @@
+"""`rot90 experiment NAME`: each claim of the demo at full size, as trainer runs and a report.
+
+    rot90 experiment memory-tasks [--out runs/experiments] [--seed 0] [--only RUN ...] [--quick]
+
+An experiment is a few groups of runs; a run is a shipped config plus overrides, trained by
+rot90's trainer into OUT/NAME/RUN. Stop the command at any point and run it again: every run
+resumes from its last checkpoint, and runs that finished (OUT/NAME/RUN/result.json) are not
+trained again. Then OUT/NAME/report.md, results.json and one figure per group are written.
+Step-limited runs give the same numbers again for the same seed; runs with a wall-clock budget
+(the equal-budget comparisons) depend on the machine, and the report says so.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+
+from . import __version__
+from .data.io import atomic_write_text
+from .report import plot_curves, read_metrics
+
+CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+
+
+@dataclass(frozen=True)
+class Run:
+    name: str  # folder under OUT/NAME, label in tables and figures
+    config: str  # a shipped config, configs/CONFIG.toml
+    overrides: tuple[str, ...] = ()
+    params: int = 0  # when set (and not --quick): model.hidden chosen for about this many parameters
+
+
+@dataclass(frozen=True)
+class Group:
+    title: str
+    about: str  # the question and the setting, for the report
+    metric: str  # the dev metric reported and plotted: accuracy | loss | bits_per_char | bleu | perplexity
+    runs: tuple[Run, ...]
+    quick: tuple[str, ...] = ()  # overrides that shrink every run to seconds (the test suite)
+    x: str = "step"  # learning curves against "step" or "seconds" (equal wall-clock comparisons)
+    test: bool = False  # translation: also BLEU/chrF/speed on the test split, beam 5
+    curve: str = ""  # the metrics.jsonl key plotted; default dev_METRIC ("loss": the training loss)
+
+
+def _grid(config: str, base: tuple[str, ...], prefix: str = "", **axes: list) -> tuple[Run, ...]:
+    """Runs over the product of override axes, named by what varies: "copy,rule=minlstm,layers=2"."""
+    runs = [Run(prefix, config, base)]
+    for key, values in axes.items():
+        section = "data" if key == "length" else "model"
+        runs = [Run(f"{r.name},{key}={str(v).lower()}".lstrip(","), config,
+                    r.overrides + (f"{section}.{key}={str(v).lower()}",)) for r in runs for v in values]
+    return tuple(runs)
+
+
+_MEMORY_QUICK = ("data.length=12", "data.k=3", "data.batch_size=8", "model.hidden=16", "train.steps=6",
+                 "train.eval_every=3", "train.eval_batches=1", "train.checkpoint_every=3")
+_LM_QUICK = ("data.length=16", "data.batch_size=4", "model.hidden=16", "model.layers=1", "train.time_budget=0",
+             "train.steps=4", "train.eval_every=2", "train.eval_batches=1", "data.workers=0")
+_MT_QUICK = ("data.task=numbers", "data.numbers_high=999", "data.vocab_size=100", "data.batch_tokens=256",
+             "model.hidden=16", "train.time_budget=0", "train.steps=4", "train.eval_every=2", "train.eval_batches=1")
+# Equal wall-clock: evaluation only at the end, so that no model's budget goes to evaluating.
+_BUDGET = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=0", "train.eval_batches=10")
+_LM_BUDGET = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=250", "train.eval_batches=10")
+
+EXPERIMENTS: dict[str, tuple[Group, ...]] = {
+    "memory-tasks": (
+        Group("Selective copying: the layer ablation of Feng et al. (2024)",
+              "Feng et al. report selective-copying accuracy for 1/2/3 layers of minLSTM 37.6/85.7/96.0 % and "
+              "minGRU 37.0/96.8/99.5 %: a gate that does not read the state cannot select on its own, a stack "
+              "can. Here at T = 200 with 16 symbols to copy (configs/selective-copy-minlstm.toml), 4000 updates.",
+              "accuracy",
+              _grid("selective-copy-minlstm", (), "selective-copy", rule=["minlstm", "mingru"], layers=[1, 2, 3]),
+              _MEMORY_QUICK),
+        Group("The adding problem at T = 1000",
+              "Sum the two marked numbers among 1000 (Hochreiter & Schmidhuber 1997); the mean predictor's error "
+              "is 0.167. Two layers of width 64, 2000 updates (configs/adding.toml).",
+              "loss", _grid("adding", ("data.length=1000",), "adding", rule=["plain", "lstm", "minlstm", "mingru"]),
+              _MEMORY_QUICK),
+        Group("The copy task at T = 100",
+              "Remember 8 symbols over 100 blanks, then write them out (configs/copy.toml), 3000 updates.",
+              "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"]), _MEMORY_QUICK),
+    ),
+    "language-model": (
+        Group("Shakespeare, character level, equal parameters and equal wall-clock",
+              "Three layers of each rule with GNMT-style residual connections (the Transformer: three pre-LN "
+              "blocks), the width of each chosen for about 1.2M parameters, each trained for 1200 s on this "
+              "machine (configs/shakespeare-char.toml). Dev bits per character.",
+              "bits_per_char",
+              tuple(Run(r, "shakespeare-char", (f"model.rule={r}", *_LM_BUDGET), params=1_200_000)
+                    for r in ("plain", "lstm", "gru", "minlstm", "mingru"))
+              + (Run("transformer", "shakespeare-char", ("model.arch=transformer", *_LM_BUDGET), params=1_200_000),),
+              _LM_QUICK, x="seconds"),
+    ),
+    "translation": (
+        Group("English to French at equal wall-clock: attention-LSTM, attention-minLSTM, Transformer",
+              "The shipped configs on the Debian corpus (rot90 data build translation --lang fr), 1200 s of "
+              "training each; test BLEU/chrF with beam 5 on the whole test split.",
+              "bleu", tuple(Run(c, c, _BUDGET) for c in ("attention-lstm", "attention-minlstm", "transformer")),
+              _MT_QUICK, x="seconds", test=True, curve="loss"),
+        Group("The reversal effect (Sutskever et al. 2014) on the real corpus",
+              "The 2014 model (configs/sutskever2014.toml: 4-layer LSTM, no attention, SGD) reading the source "
+              "forward or reversed, 1200 s each.",
+              "bleu", _grid("sutskever2014", _BUDGET, reverse_source=[True, False]), _MT_QUICK, x="seconds",
+              test=True, curve="loss"),
+        Group("Depth with and without residual connections (Wu et al. 2016)",
+              "GNMT found plain LSTM stacks work up to 4 layers and poorly beyond 8; residual connections fix it. "
+              "configs/gnmt-residual.toml at 2, 4 and 8 layers, with and without residual connections, 1200 s each.",
+              "bleu", _grid("gnmt-residual", _BUDGET, layers=[2, 4, 8], residual=[True, False]), _MT_QUICK,
+              x="seconds", test=True, curve="loss"),
+    ),
+    "numbers": (
+        Group("Numbers in words: the reversal effect",
+              "The 2014 model on numbers 0-99,999, English to French (configs/numbers-2014.toml), 1000 updates.",
+              "bleu", _grid("numbers-2014", ("train.steps=1000",), reverse_source=[True, False]), _MT_QUICK,
+              test=True),
+        Group("Numbers in words: depth with and without residual connections",
+              "The 2014 model with Luong attention at 2, 4 and 8 layers, with and without residual connections "
+              "between layers, 1000 updates each.",
+              "bleu", _grid("numbers-2014", ("train.steps=1000", "model.attention=general"), layers=[2, 4, 8],
+                            residual=[True, False]), _MT_QUICK, test=True),
+    ),
+}
+
+
+def _width_for(task, cfg, target: int) -> int:
+    """The model.hidden (a multiple of 8) whose model has the parameter count nearest target."""
+    def count(units: int) -> int:
+        cfg.model.hidden = 8 * units
+        return sum(p.numel() for p in task.build_model().parameters())
+
+    lo, hi = 1, 128
+    while lo < hi:  # the smallest width with at least target parameters
+        mid = (lo + hi) // 2
+        lo, hi = (mid + 1, hi) if count(mid) < target else (lo, mid)
+    best = min({max(lo - 1, 1), lo}, key=lambda u: abs(count(u) - target))
+    cfg.model.hidden = 8 * best
+    return cfg.model.hidden
+
+
+def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra: tuple[str, ...] = (),
+            progress=print, train: bool = True) -> dict | None:
+    """Train one run (or resume it) and summarise it into folder/result.json; a finished run is read back.
+
+    train=False summarises a run as it stands (None if it has no exported model yet).
+    """
+    from .tasks import make_task
+    from .train.config import ConfigError, load
+    from .train.trainer import Trainer
+
+    done = folder / "result.json"
+    if done.exists():
+        return json.loads(done.read_text())
+    config = CONFIGS / f"{run.config}.toml"
+    if not config.exists():
+        raise ConfigError(f"{config}: shipped config not found (rot90 experiment runs from a clone of rot90)")
+    cfg = load(config, [*run.overrides, f"train.seed={seed}", *(group.quick if quick else ()), *extra])
+    task = make_task(cfg)
+    if run.params and not quick:
+        _width_for(task, cfg, run.params)
+    if train:
+        progress(f"  {run.name}: training into {folder}")
+        Trainer(cfg, folder, log=lambda m: progress(f"    {m}")).run(task)
+    elif not (folder / "export").is_dir():
+        return None
+    rows = read_metrics(folder)
+    steps = [r for r in rows if "loss" in r]
+    dev = [r for r in rows if f"dev_{group.metric}" in r]
+    result = {"run": run.name, "config": f"configs/{run.config}.toml", "overrides": list(run.overrides),
+              "hidden": cfg.model.hidden, "parameters": sum(p.numel() for p in task.build_model().parameters()),
+              "steps": steps[-1]["step"], "seconds": steps[-1].get("seconds", 0.0),
+              "tokens_per_s": steps[-1]["tokens_per_s"],
+              "dev": {k[4:]: v for k, v in dev[-1].items() if k.startswith("dev_")} if dev else {}}
+    if group.test:
+        from .translate import evaluate
+
+        progress(f"  {run.name}: test split, beam 5")
+        r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
+        result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "perplexity", "sentences_per_s",
+                                            "bleu_signature", "chrf_signature")}
+    atomic_write_text(done, json.dumps(result, indent=1))
+    return result
+
+
+def _table(group: Group, results: list[dict]) -> list[str]:
+    unit = " (%)" if group.metric == "accuracy" else ""
+    head = f"| run | width | parameters | updates | training time (s) | dev {group.metric.replace('_', ' ')}{unit} |"
+    if group.test:
+        head += " training tokens/s | test BLEU | test chrF | test perplexity | decoding sentences/s (beam 5) |"
+    lines = [head, "|" + "---|" * head.count(" |")]
+    for r in results:
+        value = r["dev"].get(group.metric, float("nan"))
+        value = f"{100 * value:.1f}" if group.metric == "accuracy" else f"{value:.3f}"
+        line = f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f} | {value} |"
+        if "test" in r:
+            t = r["test"]
+            line += (f" {r['tokens_per_s']:,.0f} | {t['bleu']:.2f} | {t['chrf']:.1f} | {t['perplexity']:.1f} |"
+                     f" {t['sentences_per_s']:.1f} |")
+        lines.append(line)
+    if group.test and results and "test" in results[0]:
+        t = results[0]["test"]
+        lines += ["", f"Test split: {t['sentences']:,} sentences. Signatures: BLEU `{t['bleu_signature']}`, "
+                      f"chrF `{t['chrf_signature']}`."]
+    return lines
+
+
+def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, only: list[str] | None = None,
+                   extra: tuple[str, ...] = (), train: bool = True, progress=print) -> dict:
+    """Every run of experiment `name` (or those in `only`), then OUT/NAME/report.md, results.json, figures.
+
+    extra: overrides for every run, after the experiment's own (e.g. data.path=data/translation-de).
+    train=False: no training; report the runs that have an exported model, as they stand.
+    """
+    from .train.config import ConfigError
+
+    if name not in EXPERIMENTS:
+        raise ConfigError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
+    groups, where = EXPERIMENTS[name], Path(out) / name
+    known = {r.name for g in groups for r in g.runs}
+    if only and set(only) - known:
+        raise ConfigError(f"--only: no run {sorted(set(only) - known)[0]!r} in {name}; "
+                          f"runs: {', '.join(sorted(known))}")
+    start, results = time.perf_counter(), {}
+    report = [f"# rot90 experiment {name}", "",
+              f"`rot90 experiment {name} --out {out} --seed {seed}{' --quick' if quick else ''}"
+              f"{''.join(f' --set {e}' for e in extra)}` — rot90 {__version__}, "
+              f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
+              f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}.", ""]
+    for i, group in enumerate(groups, 1):
+        progress(f"[{i}/{len(groups)}] {group.title}")
+        runs = [r for r in group.runs if not only or r.name in only]
+        got = [run_one(r, group, where / r.name, seed, quick, tuple(extra), progress, train) for r in runs]
+        runs = [r for r, g in zip(runs, got) if g is not None]
+        got = [g for g in got if g is not None]
+        results[group.title] = got
+        if not got:
+            continue
+        key = group.curve or f"dev_{group.metric}"
+        ylabel = "training loss (nats per token, label-smoothed)" if key == "loss" else key.replace("_", " ")
+        figure = plot_curves({r.name: where / r.name for r in runs}, key, group.x, where / f"group{i}.png",
+                             group.title, ylabel, smooth=20 if key == "loss" else 1)
+        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got), "",
+                   f"![{group.title}]({figure.name})", ""]
+    report.append(f"Wall-clock of this invocation: {time.perf_counter() - start:.0f} s (finished runs are read "
+                  "back, not retrained). Budgeted runs (training time ~1200 s) depend on the machine; step-limited "
+                  "runs repeat exactly for the same seed.")
+    atomic_write_text(where / "report.md", "\n".join(report) + "\n")
+    atomic_write_text(where / "results.json",
+                      json.dumps({"experiment": name, "seed": seed, "quick": quick, "groups": results}, indent=1))
+    progress(f"wrote {where / 'report.md'}")
+    return results
+
+
+__all__ = ["EXPERIMENTS", "Group", "Run", "run_experiment", "run_one"]

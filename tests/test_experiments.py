@@ -1,0 +1,84 @@
+"""rot90 experiment: runs through the trainer, resumable, deterministic given the seed, a report."""
+
+import json
+
+import pytest
+
+from rot90.cli import main
+from rot90.experiments import EXPERIMENTS, _width_for, run_experiment
+
+ONLY = ["selective-copy,rule=minlstm,layers=1", "copy,rule=mingru"]
+
+
+def numbers(results: dict) -> list:
+    """What the report states, less wall-clock."""
+    return [(r["run"], r["parameters"], r["steps"], r["dev"]) for g in results.values() for r in g]
+
+
+def test_two_runs_with_the_same_seed_report_the_same_numbers(tmp_path):
+    a = run_experiment("memory-tasks", tmp_path / "a", seed=3, quick=True, only=ONLY, progress=lambda m: None)
+    b = run_experiment("memory-tasks", tmp_path / "b", seed=3, quick=True, only=ONLY, progress=lambda m: None)
+    assert numbers(a) == numbers(b) and len(numbers(a)) == 2
+    assert all(r["dev"]["accuracy"] >= 0 for g in a.values() for r in g)
+    c = run_experiment("memory-tasks", tmp_path / "c", seed=4, quick=True, only=ONLY, progress=lambda m: None)
+    assert numbers(c) != numbers(a)  # the seed reaches the runs
+    report = (tmp_path / "a" / "memory-tasks" / "report.md").read_text()
+    assert "| selective-copy,rule=minlstm,layers=1 |" in report and "![" in report
+    for group in ("group1.png", "group3.png"):
+        assert (tmp_path / "a" / "memory-tasks" / group).read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_finished_run_is_read_back_and_an_interrupted_one_resumes(tmp_path):
+    quiet = dict(quick=True, only=ONLY[:1], progress=lambda m: None)
+    first = run_experiment("memory-tasks", tmp_path, **quiet)
+    run = tmp_path / "memory-tasks" / ONLY[0]
+    stamp = (run / "result.json").stat().st_mtime_ns
+    assert run_experiment("memory-tasks", tmp_path, **quiet) == first
+    assert (run / "result.json").stat().st_mtime_ns == stamp  # not trained again
+    (run / "result.json").unlink()  # as if stopped after the last checkpoint: resumes, same numbers
+    assert numbers(run_experiment("memory-tasks", tmp_path, **quiet)) == numbers(first)
+
+
+def test_translation_runs_report_test_bleu_and_speed(tmp_path):
+    out = run_experiment("numbers", tmp_path, quick=True, only=["reverse_source=true"], progress=lambda m: None)
+    (result,) = [r for g in out.values() for r in g]
+    assert {"bleu", "chrf", "perplexity", "sentences_per_s"} <= set(result["test"])
+    saved = json.loads((tmp_path / "numbers" / "results.json").read_text())
+    assert saved["groups"]["Numbers in words: the reversal effect"][0]["test"]["sentences"] == 20
+
+
+def test_width_for_a_parameter_budget():
+    from rot90.tasks import make_task
+    from rot90.train.config import load
+
+    for arch in ("rnn", "transformer"):
+        cfg = load(None, ["data.task=copy", f"model.arch={arch}", "model.layers=2", "model.rule=lstm"])
+        task = make_task(cfg)
+        width = _width_for(task, cfg, 500_000)
+        got = sum(p.numel() for p in task.build_model().parameters())
+        assert width % 8 == 0 and abs(got - 500_000) < 0.1 * 500_000
+
+
+def test_every_run_has_a_shipped_config_and_a_unique_name():
+    from rot90.experiments import CONFIGS
+
+    for groups in EXPERIMENTS.values():
+        names = [r.name for g in groups for r in g.runs]
+        assert len(names) == len(set(names))
+        assert all((CONFIGS / f"{r.config}.toml").exists() for g in groups for r in g.runs)
+
+
+@pytest.mark.parametrize("argv,message", [
+    (["experiment", "nope"], "unknown experiment 'nope'"),
+    (["experiment", "memory-tasks", "--only", "nope"], "--only: no run 'nope' in memory-tasks"),
+])
+def test_bad_input_gets_one_line_and_exit_2(argv, message, capsys, tmp_path):
+    assert main([*argv, "--out", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and len(err.strip().splitlines()) == 1
+
+
+def test_list(capsys):
+    assert main(["experiment", "--list"]) == 0
+    out = capsys.readouterr().out
+    assert all(name in out for name in EXPERIMENTS)
