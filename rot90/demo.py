@@ -27,6 +27,7 @@ from torch.nn import functional as F
 
 from . import __version__
 from .data.io import atomic_write_text
+from .models import DepthModel
 from .residual import Residual
 
 
@@ -168,17 +169,9 @@ def _train_briefly(models: dict, cfg: DemoConfig, T: int):
 # -- 3. memory along time and along depth ---------------------------------------------------------
 
 
-class DepthClassifier(nn.Module):
+def DepthClassifier(rule: str, layers: int, hidden: int = 64, inputs: int = 64) -> DepthModel:
     """Image vector -> width H -> L residual blocks of a rule along depth -> 10 classes."""
-
-    def __init__(self, rule: str, layers: int, hidden: int = 64, inputs: int = 64):
-        super().__init__()
-        self.inp, self.stack, self.head = nn.Linear(inputs, hidden), Residual(rule, hidden, "depth", layers=layers), \
-            nn.Linear(hidden, 10)
-
-    def forward(self, x):
-        y, _ = self.stack(self.inp(x))
-        return self.head(y[:, -1])
+    return DepthModel(rule, hidden, layers, out=10, inputs=inputs)
 
 
 class TimeClassifier(nn.Module):

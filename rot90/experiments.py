@@ -85,6 +85,17 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "Remember 8 symbols over 100 blanks, then write them out (configs/copy.toml), 3000 updates.",
               "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"]), _MEMORY_QUICK),
     ),
+    "depth-vs-time": (
+        Group("Fashion-MNIST along depth and along time, equal wall-clock",
+              "The same images as the start of a residual stream updated by 32 blocks of width 128 (plain, "
+              "ResNet, Highway), or read pixel by pixel, 784 steps, by one layer of width 128 (LSTM, minLSTM, "
+              "minGRU); 1200 s of training each (configs/fashion.toml). Test accuracy on the first 1,280 test "
+              "images.",
+              "accuracy", _grid("fashion", (), "depth", rule=["plain", "resnet", "highway"])
+              + _grid("fashion", ("model.axis=time", "model.layers=1"), "time", rule=["lstm", "minlstm", "mingru"]),
+              ("data.task=digits", "data.batch_size=8", "model.hidden=16", "model.layers=2", "train.time_budget=0",
+               "train.steps=4", "train.eval_every=2", "train.eval_batches=1"), x="seconds"),
+    ),
     "language-model": (
         Group("Shakespeare, character level, equal parameters and equal wall-clock",
               "Three layers of each rule with GNMT-style residual connections (the Transformer: three pre-LN "
@@ -182,7 +193,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
         result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "perplexity", "sentences_per_s",
                                             "bleu_signature", "chrf_signature")}
-    atomic_write_text(done, json.dumps(result, indent=1))
+    if train:  # a run reported as it stands may go on training later
+        atomic_write_text(done, json.dumps(result, indent=1))
     return result
 
 
@@ -227,7 +239,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
     start, results = time.perf_counter(), {}
     report = [f"# rot90 experiment {name}", "",
               f"`rot90 experiment {name} --out {out} --seed {seed}{' --quick' if quick else ''}"
-              f"{''.join(f' --set {e}' for e in extra)}` — rot90 {__version__}, "
+              f"{''.join(f' --set {e}' for e in extra)}{' --only ' + ' '.join(only) if only else ''}` — "
+              f"rot90 {__version__}, "
               f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
               f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}.", ""]
     for i, group in enumerate(groups, 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from pathlib import Path
 
 from .data.io import DataError
@@ -67,7 +68,7 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
             ax.plot(*zip(*points), "-" if smooth > 1 else "o-", ms=3, label=label)
     ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x))
     ax.set_ylabel(ylabel)
-    ax.set_title(title)
+    ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
     fig.tight_layout()

@@ -23,7 +23,7 @@ from torch.nn import functional as F
 from .data.io import DataError
 from .data.tasks import adding_task, copy_task, selective_copy
 from .data.tokenize import CharTokenizer
-from .models import CausalTransformer, SequenceModel
+from .models import CausalTransformer, DepthModel, SequenceModel
 from .train.config import Config, ConfigError
 
 
@@ -186,18 +186,29 @@ class CharLMTask(Task):
         self.tokenizer.save(folder / self.tokenizer_file)
 
 
-class DigitsTask(Task):
-    """scikit-learn's digits read pixel by pixel (64 steps), the class predicted at the last step."""
+class ImageTask(Task):
+    """Images classified along time or along depth: the rotation, on data.
+
+    data.task: digits (scikit-learn's 8x8, 64 pixels) | fashion (Debian's Fashion-MNIST, 28x28, 784).
+    model.axis: time (pixel by pixel, the class predicted at the last step) | depth (the image as a
+    vector that starts the stream, model.layers blocks of model.rule update it).
+    """
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        from .data.images import as_sequence, digits
+        from .data.images import as_sequence, digits, fashion_mnist
 
-        d = digits(seed=cfg.train.seed)
-        self.x, self.y = as_sequence(d.train_x), d.train_y
-        self.test_x, self.test_y = as_sequence(d.test_x), d.test_y
+        if cfg.model.axis not in ("time", "depth"):
+            raise ConfigError(f"model.axis: unknown {cfg.model.axis!r}; choose time or depth")
+        d = digits(seed=cfg.train.seed) if cfg.data.task == "digits" else fashion_mnist()
+        view = as_sequence if cfg.model.axis == "time" else (lambda x: x.flatten(1))
+        self.x, self.y = view(d.train_x), d.train_y
+        self.test_x, self.test_y = view(d.test_x), d.test_y
 
     def build_model(self):
+        m = self.cfg.model
+        if m.axis == "depth":
+            return DepthModel(m.rule, m.hidden, m.layers, out=10, inputs=self.x.shape[1])
         return self._model(out=10, input_dim=1)
 
     def plan(self, epoch: int) -> list[Tensor]:
@@ -210,15 +221,21 @@ class DigitsTask(Task):
         idx = _share(spec, rank, world)
         return {"x": self.x[idx], "y": self.y[idx]}
 
+    def _logits(self, model, x):
+        out = model(x)
+        return out[:, -1] if self.cfg.model.axis == "time" else out  # (B, 10)
+
     def loss(self, model, batch):
-        logits = model(batch["x"])[:, -1]
-        return F.cross_entropy(logits, batch["y"], reduction="sum"), torch.tensor(len(batch["y"]))
+        return F.cross_entropy(self._logits(model, batch["x"]), batch["y"], reduction="sum"), \
+            torch.tensor(len(batch["y"]))
 
     @torch.no_grad()
     def evaluate(self, model, batches: int):
-        logits = model(self.test_x)[:, -1]
-        return {"loss": F.cross_entropy(logits, self.test_y).item(),
-                "accuracy": (logits.argmax(-1) == self.test_y).float().mean().item()}
+        """The first batches * batch_size test images (all of digits' 360 by default), in batches."""
+        n = min(len(self.test_y), batches * self.cfg.data.batch_size)
+        logits = torch.cat([self._logits(model, x) for x in self.test_x[:n].split(self.cfg.data.batch_size)])
+        y = self.test_y[:n]
+        return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(-1) == y).float().mean().item()}
 
 
 class TranslationTask(Task):
@@ -320,7 +337,7 @@ class TranslationTask(Task):
 
 
 TASKS = {"copy": MemoryTask, "adding": MemoryTask, "selective_copy": MemoryTask, "lm": CharLMTask,
-         "digits": DigitsTask, "translate": TranslationTask, "numbers": TranslationTask}
+         "digits": ImageTask, "fashion": ImageTask, "translate": TranslationTask, "numbers": TranslationTask}
 
 
 def make_task(cfg: Config) -> Task:

@@ -82,3 +82,11 @@ def test_list(capsys):
     assert main(["experiment", "--list"]) == 0
     out = capsys.readouterr().out
     assert all(name in out for name in EXPERIMENTS)
+
+
+def test_depth_vs_time_reads_the_same_images_along_either_axis(tmp_path):
+    out = run_experiment("depth-vs-time", tmp_path, quick=True, only=["depth,rule=resnet", "time,rule=minlstm"],
+                         progress=lambda m: None)
+    (results,) = out.values()
+    assert [r["run"] for r in results] == ["depth,rule=resnet", "time,rule=minlstm"]
+    assert all(0 <= r["dev"]["accuracy"] <= 1 and r["steps"] == 4 for r in results)

@@ -36,4 +36,23 @@ class SequenceModel(nn.Module):
         return self.head(h)  # (B, T, out)
 
 
-__all__ = ["SequenceModel"]
+class DepthModel(nn.Module):
+    """The rotated twin: a vector (B, D) -> width H -> L residual blocks of a rule along depth -> (B, out).
+
+    The stream starts as the projected input and each block updates it, as a time layer updates
+    its state at each step; a state-reading rule (lstm, gru, highway) reads the stream through U.
+    """
+
+    def __init__(self, rule: str, hidden: int, layers: int, out: int, inputs: int):
+        super().__init__()
+        self.args = dict(rule=rule, hidden=hidden, layers=layers, out=out, inputs=inputs)
+        self.inp = nn.Linear(inputs, hidden)
+        self.stack = Residual(rule, hidden, "depth", layers=layers)
+        self.head = nn.Linear(hidden, out)
+
+    def forward(self, x: Tensor) -> Tensor:
+        y, _ = self.stack(self.inp(x))  # (B, L, H): the stream after each block
+        return self.head(y[:, -1])
+
+
+__all__ = ["DepthModel", "SequenceModel"]

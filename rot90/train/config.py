@@ -55,6 +55,7 @@ class ModelConfig:
     residual_from: int = 1  # residual connections from this layer index up
     arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
     heads: int = 4  # transformer only
+    axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
     init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
 
 
