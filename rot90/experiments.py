@@ -13,6 +13,7 @@ Step-limited runs give the same numbers again for the same seed; runs with a wal
 from __future__ import annotations
 
 import json
+import os
 import platform
 import time
 from dataclasses import dataclass
@@ -184,7 +185,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     result = {"run": run.name, "config": f"configs/{run.config}.toml", "overrides": list(run.overrides),
               "hidden": cfg.model.hidden, "parameters": sum(p.numel() for p in task.build_model().parameters()),
               "steps": steps[-1]["step"], "seconds": steps[-1].get("seconds", 0.0),
-              "tokens_per_s": steps[-1]["tokens_per_s"],
+              "tokens_per_s": steps[-1]["tokens_per_s"], "threads": torch.get_num_threads(),
               "dev": {k[4:]: v for k, v in dev[-1].items() if k.startswith("dev_")} if dev else {}}
     if group.test:
         from .translate import evaluate
@@ -198,16 +199,29 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     return result
 
 
-def _table(group: Group, results: list[dict]) -> list[str]:
+def _curve(group: Group, folder: Path) -> str:
+    """The dev metric at each evaluation, "54.1 @250, 99.9 @500": how fast, where the final value ties."""
+    key, scale = f"dev_{group.metric}", 100 if group.metric == "accuracy" else 1
+    points = [(r["step"], r[key] * scale) for r in read_metrics(folder) if key in r]
+    if len(points) > 8:  # at most 8, the last one kept
+        points = points[:: -(-len(points) // 8)][:7] + points[-1:]
+    return ", ".join(f"{v:.3g} @{s}" for s, v in points)
+
+
+def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     unit = " (%)" if group.metric == "accuracy" else ""
-    head = f"| run | width | parameters | updates | training time (s) | dev {group.metric.replace('_', ' ')}{unit} |"
+    head = (f"| run | width | parameters | updates | training time (s), threads "
+            f"| dev {group.metric.replace('_', ' ')}{unit} |"
+            f" dev {group.metric.replace('_', ' ')} by update |")
     if group.test:
         head += " training tokens/s | test BLEU | test chrF | test perplexity | decoding sentences/s (beam 5) |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in results:
         value = r["dev"].get(group.metric, float("nan"))
         value = f"{100 * value:.1f}" if group.metric == "accuracy" else f"{value:.3f}"
-        line = f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f} | {value} |"
+        line = (f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f}, "
+                f"{r.get('threads', '?')} | {value} |"
+                f" {_curve(group, where / r['run'])} |")
         if "test" in r:
             t = r["test"]
             line += (f" {r['tokens_per_s']:,.0f} | {t['bleu']:.2f} | {t['chrf']:.1f} | {t['perplexity']:.1f} |"
@@ -241,8 +255,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
               f"`rot90 experiment {name} --out {out} --seed {seed}{' --quick' if quick else ''}"
               f"{''.join(f' --set {e}' for e in extra)}{' --only ' + ' '.join(only) if only else ''}` — "
               f"rot90 {__version__}, "
-              f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()}, "
-              f"{torch.get_num_threads()} threads, {time.strftime('%Y-%m-%d')}.", ""]
+              f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()} with "
+              f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.", ""]
     for i, group in enumerate(groups, 1):
         progress(f"[{i}/{len(groups)}] {group.title}")
         runs = [r for r in group.runs if not only or r.name in only]
@@ -256,7 +270,7 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         ylabel = "training loss (nats per token, label-smoothed)" if key == "loss" else key.replace("_", " ")
         figure = plot_curves({r.name: where / r.name for r in runs}, key, group.x, where / f"group{i}.png",
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
-        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got), "",
+        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), "",
                    f"![{group.title}]({figure.name})", ""]
     report.append(f"Wall-clock of this invocation: {time.perf_counter() - start:.0f} s (finished runs are read "
                   "back, not retrained). Budgeted runs (training time ~1200 s) depend on the machine; step-limited "

@@ -239,3 +239,14 @@ def test_a_time_budget_counts_every_session_of_a_run(tmp_path):
     p = cli(*args(tmp_path, 100000, "train.time_budget=0.6", "train.checkpoint_every=1000"))  # a larger budget
     assert p.wait(timeout=300) == 0, p.stderr.read()
     assert max(losses(tmp_path)) > max(first)
+
+
+def test_a_key_added_since_a_run_was_saved_counts_as_its_default():
+    from rot90.train.config import differences
+
+    now = load(None).to_dict()
+    then = {section: dict(values) for section, values in now.items()}
+    del then["model"]["axis"]  # a run saved before model.axis existed
+    assert differences(then, now) == []
+    then["model"]["hidden"] = 7
+    assert differences(then, now) == ["model.hidden: 7 -> 64"]

@@ -64,7 +64,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     history = torch.zeros(B, K, 0, dtype=torch.long, device=src.device)
     finished: list[list[tuple[list[int], float]]] = [[] for _ in range(B)]
     limit_t = torch.tensor(limit, device=src.device)
-    done = torch.zeros(B, dtype=torch.bool, device=src.device)
+    ids = torch.arange(B, device=src.device)  # the sentence of each row of the batch: finished ones leave it
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
         logits, state = model.step(tokens, state)
@@ -73,22 +73,23 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
         top_scores, top = (scores[:, :, None] + logp).view(B, K * V).topk(min(2 * K, K * V), dim=1)  # (B, 2K)
         origin, word = top // V, top % V
         # Candidates among the K best that end here (EOS, or the length limit) are finished.
-        ends = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores) & ~done[:, None]
+        ends = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)
         ends[:, K:] = False
         for b, j in ends.nonzero().tolist():
             seq = history[b, origin[b, j]].tolist() + ([] if word[b, j] == EOS else [int(word[b, j])])
-            finished[b].append((seq, top_scores[b, j].item() / length_penalty(len(seq) + 1, alpha)))
+            finished[int(ids[b])].append((seq, top_scores[b, j].item() / length_penalty(len(seq) + 1, alpha)))
         # The K best candidates that do not end go on.
         order = (ends.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
         next_scores = top_scores.gather(1, order).masked_fill(ends.gather(1, order), float("-inf"))
         next_origin, next_word = origin.gather(1, order), word.gather(1, order)
-        counts = torch.tensor([len(f) for f in finished], device=src.device)
-        done |= (counts >= K) | (t + 1 >= limit_t) | ~torch.isfinite(next_scores).any(1)
-        if bool(done.all()):
+        counts = torch.tensor([len(finished[i]) for i in ids.tolist()], device=src.device)
+        done = (counts >= K) | (t + 1 >= limit_t) | ~torch.isfinite(next_scores).any(1)
+        keep = (~done).nonzero().squeeze(1)  # (B',) the sentences still searching
+        if len(keep) == 0:
             break
-        next_scores = next_scores.masked_fill(done[:, None], float("-inf"))
-        rows = (torch.arange(B, device=src.device)[:, None] * K + next_origin).view(-1)
+        rows = (keep[:, None] * K + next_origin[keep]).view(-1)  # (B' K,) the state rows each hypothesis extends
         state = state.select(rows)
-        history = torch.cat([history.view(B * K, -1)[rows].view(B, K, -1), next_word[:, :, None]], -1)
-        scores, tokens = next_scores, next_word.view(-1)
+        history = torch.cat([history[keep[:, None], next_origin[keep]], next_word[keep, :, None]], -1)
+        scores, tokens = next_scores[keep], next_word[keep].view(-1)
+        ids, limit_t, B = ids[keep], limit_t[keep], len(keep)
     return [sorted(f, key=lambda h: -h[1])[:nbest] for f in finished]

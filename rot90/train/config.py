@@ -183,11 +183,15 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
 
 
 def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:
-    """'section.key: a -> b' for every key that differs, except those in ignore."""
-    out = []
+    """'section.key: a -> b' for every key that differs, except those in ignore.
+
+    A key one side lacks counts as its default: a run saved before a key existed still resumes.
+    """
+    defaults, out = Config().to_dict(), []
     for section in a.keys() | b.keys():
         for key in (a.get(section, {}).keys() | b.get(section, {}).keys()):
-            name = f"{section}.{key}"
-            if name not in ignore and a.get(section, {}).get(key) != b.get(section, {}).get(key):
-                out.append(f"{name}: {a.get(section, {}).get(key)!r} -> {b.get(section, {}).get(key)!r}")
+            name, default = f"{section}.{key}", defaults.get(section, {}).get(key)
+            va, vb = a.get(section, {}).get(key, default), b.get(section, {}).get(key, default)
+            if name not in ignore and va != vb:
+                out.append(f"{name}: {va!r} -> {vb!r}")
     return sorted(out)
