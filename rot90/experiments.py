@@ -167,6 +167,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     done = folder / "result.json"
     if done.exists():
         return json.loads(done.read_text())
+    if not train and not (folder / "export").is_dir():
+        return None
     config = CONFIGS / f"{run.config}.toml"
     if not config.exists():
         raise ConfigError(f"{config}: shipped config not found (rot90 experiment runs from a clone of rot90)")
@@ -177,8 +179,6 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     if train:
         progress(f"  {run.name}: training into {folder}")
         Trainer(cfg, folder, log=lambda m: progress(f"    {m}")).run(task)
-    elif not (folder / "export").is_dir():
-        return None
     rows = read_metrics(folder)
     steps = [r for r in rows if "loss" in r]
     dev = [r for r in rows if f"dev_{group.metric}" in r]
@@ -253,7 +253,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
     start, results = time.perf_counter(), {}
     report = [f"# rot90 experiment {name}", "",
               f"`rot90 experiment {name} --out {out} --seed {seed}{' --quick' if quick else ''}"
-              f"{''.join(f' --set {e}' for e in extra)}{' --only ' + ' '.join(only) if only else ''}` — "
+              f"{''.join(f' --set {e}' for e in extra)}{' --only ' + ' '.join(only) if only else ''}"
+              f"{'' if train else ' --report-only'}` — "
               f"rot90 {__version__}, "
               f"torch {torch.__version__}, Python {platform.python_version()}, {platform.machine()} with "
               f"{os.cpu_count()} cores, {time.strftime('%Y-%m-%d')}.", ""]
@@ -273,8 +274,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), "",
                    f"![{group.title}]({figure.name})", ""]
     report.append(f"Wall-clock of this invocation: {time.perf_counter() - start:.0f} s (finished runs are read "
-                  "back, not retrained). Budgeted runs (training time ~1200 s) depend on the machine; step-limited "
-                  "runs repeat exactly for the same seed.")
+                  "back, not retrained; each run's own training time and threads are in its row). Runs with a "
+                  "wall-clock budget depend on the machine; step-limited runs repeat exactly for the same seed.")
     atomic_write_text(where / "report.md", "\n".join(report) + "\n")
     atomic_write_text(where / "results.json",
                       json.dumps({"experiment": name, "seed": seed, "quick": quick, "groups": results}, indent=1))
