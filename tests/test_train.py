@@ -250,3 +250,16 @@ def test_a_key_added_since_a_run_was_saved_counts_as_its_default():
     assert differences(then, now) == []
     then["model"]["hidden"] = 7
     assert differences(then, now) == ["model.hidden: 7 -> 64"]
+
+
+@pytest.mark.parametrize("name", ["DepthModel", "CausalTransformer"])
+def test_every_model_class_exports_and_loads(name, tmp_path):
+    from rot90.models import CausalTransformer, DepthModel
+
+    torch.manual_seed(0)
+    model = (DepthModel("resnet", 8, 3, out=10, inputs=64) if name == "DepthModel"
+             else CausalTransformer(8, 2, 1, out=5, vocab=5, max_len=32))
+    ckpt.export(model, {}, tmp_path, None, {"model_args": model.args, "model_class": name})
+    loaded, _ = rot90.load(tmp_path)
+    x = torch.rand(2, 64) if name == "DepthModel" else torch.randint(0, 5, (2, 7))
+    assert torch.equal(loaded(x), model.eval()(x))

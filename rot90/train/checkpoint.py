@@ -123,7 +123,7 @@ def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
     from safetensors.torch import load_model
 
-    from ..models import RecurrentSeq2Seq, SequenceModel, Transformer
+    from .. import models
 
     folder = Path(folder)
     if (folder / "export").is_dir():
@@ -131,8 +131,10 @@ def load_export(folder: str | Path):
     if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
         raise FileNotFoundError(f"{folder}: no exported model (config.json + model.safetensors)")
     info = json.loads((folder / "config.json").read_text())
-    classes = {"SequenceModel": SequenceModel, "RecurrentSeq2Seq": RecurrentSeq2Seq, "Transformer": Transformer}
-    model = classes[info.get("model_class", "SequenceModel")](**info["model_args"])
+    name = info.get("model_class", "SequenceModel")
+    if name not in models.__all__:
+        raise ValueError(f"{folder}: unknown model class {name!r}; this rot90 has {', '.join(models.__all__)}")
+    model = getattr(models, name)(**info["model_args"])
     missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
     if missing or unexpected:
         raise ValueError(f"{folder}: weights do not fit the model its config describes "
