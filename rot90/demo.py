@@ -169,11 +169,6 @@ def _train_briefly(models: dict, cfg: DemoConfig, T: int):
 # -- 3. memory along time and along depth ---------------------------------------------------------
 
 
-def DepthClassifier(rule: str, layers: int, hidden: int = 64, inputs: int = 64) -> DepthModel:
-    """Image vector -> width H -> L residual blocks of a rule along depth -> 10 classes."""
-    return DepthModel(rule, hidden, layers, out=10, inputs=inputs)
-
-
 class TimeClassifier(nn.Module):
     def __init__(self, rule: str, hidden: int = 64, inputs: int = 1, out: int = 10):
         super().__init__()
@@ -242,7 +237,7 @@ def section_memory(cfg: DemoConfig, report: list, figures: Path) -> dict:
             results[f"{label} accuracy / {name}"] = curves[(label, name)][-1]
 
     L = cfg.n(32, 8)
-    image_task(as_vectors, lambda r: DepthClassifier(r, L), f"digits, {L} layers (depth)",
+    image_task(as_vectors, lambda r: DepthModel(r, 64, L, out=10, inputs=64), f"digits, {L} layers (depth)",
                [("plain deep net", "plain"), ("ResNet", "resnet"), ("Highway", "highway")])
     image_task(lambda x: as_sequence(x, "pixel"), lambda r: TimeClassifier(r), "digits pixel by pixel (time)",
                [("plain RNN", "plain"), ("LSTM", "lstm"), ("minLSTM", "minlstm")])

@@ -196,12 +196,12 @@ class ImageTask(Task):
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        from .data.images import as_sequence, digits, fashion_mnist
+        from .data.images import as_sequence, as_vectors, digits, fashion_mnist
 
         if cfg.model.axis not in ("time", "depth"):
             raise ConfigError(f"model.axis: unknown {cfg.model.axis!r}; choose time or depth")
         d = digits(seed=cfg.train.seed) if cfg.data.task == "digits" else fashion_mnist()
-        view = as_sequence if cfg.model.axis == "time" else (lambda x: x.flatten(1))
+        view = as_sequence if cfg.model.axis == "time" else as_vectors
         self.x, self.y = view(d.train_x), d.train_y
         self.test_x, self.test_y = view(d.test_x), d.test_y
 

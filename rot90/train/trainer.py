@@ -180,8 +180,8 @@ class Trainer:
                         raise TrainError(f"aborting at step {s['step']}: {s['bad_in_a_row']} steps in a row with a "
                                          f"non-finite loss or gradient; checkpoints hold finite weights only")
                 tokens += count
-                rate = tokens / (time.perf_counter() - start)
-                s["seconds"] = before + time.perf_counter() - start
+                elapsed = time.perf_counter() - start
+                rate, s["seconds"] = tokens / elapsed, before + elapsed
                 self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
                                "tokens_per_s": rate, "skipped": s["skipped"], "seconds": s["seconds"]}, bar)
                 if cfg.train.time_budget and not s["stopped_early"]:  # one clock, rank 0's, for every rank
