@@ -27,7 +27,9 @@ from torch.nn import functional as F
 
 from . import __version__
 from .data.io import atomic_write_text
+from .gradients import stream_gradients
 from .models import DepthModel
+from .report import plot_gradients
 from .residual import Residual
 
 
@@ -55,32 +57,6 @@ def _plt():
 # -- 2. gradients along depth and along time ------------------------------------------------------
 
 
-def stream_gradients(module: Residual, x: torch.Tensor, readout: torch.Tensor) -> list[float]:
-    """|d loss / d s_k| for every k (index = distance from the output), loss = readout . y_K.
-
-    The update is written out so that a zero can be added to the stream after each step:
-    the gradient with respect to that zero is the gradient with respect to the stream there.
-    """
-    rule, cells = module.rule, list(module.cells)
-    K = x.shape[1] if module.axis == "time" else module.layers
-    cells = cells * K if (module.axis == "time" or module.tied) else cells
-    B, H = x.shape[0], module.hidden_size
-    y = s = torch.zeros(B, H) if module.axis == "time" else x
-    probes = []
-    for k, cell in enumerate(cells):
-        w = cell.weights
-        inp = x[:, k] if module.axis == "time" else (None if rule.reads_state else y)
-        px = None if inp is None or w.weight_ih is None else F.linear(inp, w.weight_ih, w.bias_ih)
-        py = None if w.weight_hh is None else F.linear(y, w.weight_hh, w.bias_hh)
-        f, i, u, o = rule.gates(px, py)
-        e = torch.zeros(B, H, requires_grad=True)
-        s = f * s + i * u + e
-        y = rule.out(s, o)
-        probes.append(e)
-    grads = torch.autograd.grad((y * readout).sum(), probes)
-    return [g.norm().item() / B for g in grads][::-1]
-
-
 def chrono(module: Residual, T: int) -> Residual:
     """Chrono initialisation of an LSTM (Tallec & Ollivier 2018): forget bias log U(1, T - 1), input bias its
     negative, so that the carries start with time scales up to T instead of f = 0.73 everywhere."""
@@ -106,32 +82,18 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
     models["time"]["LSTM, chrono init"] = chrono(Residual("lstm", H, "time", input_size=2), K)
     x = {"depth": torch.randn(B, H), "time": torch.randn(B, K, 2)}
     readout = torch.randn(H)
-    curves = {}
+    curves = {axis: {name: {} for name in group} for axis, group in models.items()}  # axis -> model -> stage
     for stage in ("initialisation", "after training"):
         if stage == "after training":
             _train_briefly(models, cfg, K)
         for axis, group in models.items():
             for name, m in group.items():
-                curves[(axis, name, stage)] = stream_gradients(m, x[axis], readout)
-    plt = _plt()
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
-    for ax, axis in zip(axes, ("depth", "time")):
-        for (a, name, stage), g in curves.items():
-            if a == axis:
-                ax.plot(range(len(g)), [max(v, 1e-30) for v in g], "-" if stage == "initialisation" else "--",
-                        label=f"{name} ({stage})")
-        ax.set_yscale("log")
-        ax.set_xlabel("distance k from the output (layers)" if axis == "depth" else
-                      "distance k from the output (time steps)")
-        ax.set_title(f"along {axis}")
-        ax.grid(True, alpha=0.3)
-        ax.legend(fontsize=7)
-    axes[0].set_ylabel("|d loss / d stream at distance k| (per example)")
-    fig.suptitle("Gradient with respect to the residual stream k layers (depth) or k steps (time) back")
-    fig.tight_layout()
-    fig.savefig(figures / "gradients.png", dpi=110)
-    plt.close(fig)
-    rows = [(a, n, s, g[min(K - 1, 10)], g[K - 1]) for (a, n, s), g in curves.items()]
+                curves[axis][name][stage] = stream_gradients(m, x[axis], lambda y: (y * readout).sum())
+    plot_gradients(curves, figures / "gradients.png",
+                   "Gradient with respect to the residual stream k layers (depth) or k steps (time) back",
+                   unit={"depth": "layers", "time": "time steps"})
+    rows = [(a, n, s, g[min(K - 1, 10)], g[K - 1])
+            for a, group in curves.items() for n, stages in group.items() for s, g in stages.items()]
     report += ["## 2. Same gradients, rotated", "",
                f"Gradient norm of a random readout of the last output with respect to the residual stream "
                f"k steps (or layers) back, {K} deep/long, width {H}, batch {B}.", "",

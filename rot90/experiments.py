@@ -23,7 +23,7 @@ import torch
 
 from . import __version__
 from .data.io import atomic_write_text
-from .report import plot_curves, read_metrics
+from .report import plot_curves, plot_gradients, read_metrics
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -46,6 +46,7 @@ class Group:
     x: str = "step"  # learning curves against "step" or "seconds" (equal wall-clock comparisons)
     test: bool = False  # translation: also BLEU/chrF/speed on the test split, beam 5
     curve: str = ""  # the metrics.jsonl key plotted; default dev_METRIC ("loss": the training loss)
+    gradients: bool = False  # images: also |d loss / d stream| against distance, at initialisation and trained
 
 
 def _grid(config: str, base: tuple[str, ...], prefix: str = "", **axes: list) -> tuple[Run, ...]:
@@ -65,8 +66,12 @@ _LM_QUICK = ("data.length=16", "data.batch_size=4", "model.hidden=16", "model.la
 _MT_QUICK = ("data.task=numbers", "data.numbers_high=999", "data.vocab_size=100", "data.batch_tokens=256",
              "model.hidden=16", "train.time_budget=0", "train.steps=4", "train.eval_every=2", "train.eval_batches=1")
 # Equal wall-clock: evaluation only at the end, so that no model's budget goes to evaluating.
+_IMAGES_QUICK = ("data.task=digits", "data.batch_size=8", "model.hidden=16", "train.time_budget=0", "train.steps=4",
+                 "train.eval_every=2", "train.eval_batches=1")
 _BUDGET = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=0", "train.eval_batches=10")
-_LM_BUDGET = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=250", "train.eval_batches=10")
+_STEPS = ("train.time_budget=0", "train.steps=1000", "train.eval_every=250", "train.eval_batches=20")
+_PROBE = 128  # images the gradient-flow curves are measured on
+_LM_BUDGET = ("train.time_budget=600", "train.steps=1000000", "train.eval_every=250", "train.eval_batches=10")
 
 EXPERIMENTS: dict[str, tuple[Group, ...]] = {
     "memory-tasks": (
@@ -90,18 +95,30 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
         Group("Fashion-MNIST along depth and along time, equal wall-clock",
               "The same images as the start of a residual stream updated by 32 blocks of width 128 (plain, "
               "ResNet, Highway), or read pixel by pixel, 784 steps, by one layer of width 128 (LSTM, minLSTM, "
-              "minGRU); 1200 s of training each (configs/fashion.toml). Test accuracy on the first 1,280 test "
-              "images.",
+              "minGRU); 600 s of training each on one thread (configs/fashion.toml). Test accuracy on the first "
+              "1,280 test images.",
               "accuracy", _grid("fashion", (), "depth", rule=["plain", "resnet", "highway"])
               + _grid("fashion", ("model.axis=time", "model.layers=1"), "time", rule=["lstm", "minlstm", "mingru"]),
-              ("data.task=digits", "data.batch_size=8", "model.hidden=16", "model.layers=2", "train.time_budget=0",
-               "train.steps=4", "train.eval_every=2", "train.eval_batches=1"), x="seconds"),
+              (*_IMAGES_QUICK, "model.layers=2"), x="seconds"),
+    ),
+    "gradient-flow": (
+        Group("Gradient flow along depth and along time, at initialisation and after training",
+              "Fashion-MNIST images as the start of a residual stream through 100 blocks of width 64 (plain, "
+              "ResNet, Highway), or read pixel by pixel, 784 steps, by one layer of width 64 (plain RNN, LSTM, "
+              "minLSTM, minGRU); 1000 updates each (configs/fashion.toml). The figure shows |d loss / d stream| "
+              "per example at distance k from the output, under each model's own cross-entropy on the first "
+              f"{_PROBE} test images, at initialisation (solid) and after training (dashed).",
+              "accuracy", _grid("fashion", ("model.hidden=64", "model.layers=100", *_STEPS), "depth",
+                                rule=["plain", "resnet", "highway"])
+              + _grid("fashion", ("model.axis=time", "model.layers=1", "model.hidden=64", *_STEPS), "time",
+                      rule=["plain", "lstm", "minlstm", "mingru"]),
+              _IMAGES_QUICK, gradients=True),
     ),
     "language-model": (
         Group("Shakespeare, character level, equal parameters and equal wall-clock",
               "Three layers of each rule with GNMT-style residual connections (the Transformer: three pre-LN "
-              "blocks), the width of each chosen for about 1.2M parameters, each trained for 1200 s on this "
-              "machine (configs/shakespeare-char.toml). Dev bits per character.",
+              "blocks), the width of each chosen for about 1.2M parameters, each trained for 600 s on one thread "
+              "of this machine (configs/shakespeare-char.toml). Dev bits per character.",
               "bits_per_char",
               tuple(Run(r, "shakespeare-char", (f"model.rule={r}", *_LM_BUDGET), params=1_200_000)
                     for r in ("plain", "lstm", "gru", "minlstm", "mingru"))
@@ -194,9 +211,37 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
         result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "perplexity", "sentences_per_s",
                                             "bleu_signature", "chrf_signature")}
+    if group.gradients:
+        result["gradients"] = _gradients(task, cfg, folder)
     if train:  # a run reported as it stands may go on training later
         atomic_write_text(done, json.dumps(result, indent=1))
     return result
+
+
+def _gradients(task, cfg, folder: Path) -> dict[str, list[float]]:
+    """|d loss / d stream| by distance on the first test images: a fresh model of the run's seed (the
+    trainer's initial weights) and the trained one."""
+    from .gradients import classifier_gradients
+    from .train.checkpoint import load_export
+
+    torch.manual_seed(cfg.train.seed)
+    fresh, (trained, _) = task.build_model(), load_export(folder)
+    x, y = task.test_x[:_PROBE], task.test_y[:_PROBE]
+    return {"initialisation": classifier_gradients(fresh.eval(), x, y),
+            "trained": classifier_gradients(trained.eval(), x, y)}
+
+
+def _gradient_lines(results: list[dict]) -> list[str]:
+    """The gradient-flow curves at a few distances: initialisation -> trained."""
+    ks = [k for k in (1, 10, 100) if k < max(len(r["gradients"]["trained"]) for r in results)]
+    lines = ["| run | " + " | ".join(f"k = {k}" for k in ks) + " | the far end: k = K − 1 |",
+             "|---|" + "---|" * (len(ks) + 1)]
+    for r in results:
+        g, far = r["gradients"], len(r["gradients"]["trained"]) - 1
+        cells = [f"{g['initialisation'][k]:.1e} → {g['trained'][k]:.1e}" if k <= far else "" for k in ks]
+        cells.append(f"{g['initialisation'][far]:.1e} → {g['trained'][far]:.1e} (k = {far})")
+        lines.append(f"| {r['run']} | " + " | ".join(cells) + " |")
+    return ["|d loss / d stream| per example at distance k, at initialisation → after training:", "", *lines]
 
 
 def _curve(group: Group, folder: Path) -> str:
@@ -273,6 +318,14 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
         report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), "",
                    f"![{group.title}]({figure.name})", ""]
+        if group.gradients:
+            curves: dict = {}
+            for r in got:  # runs are named "AXIS,rule=RULE"
+                axis, rule = r["run"].split(",rule=")
+                curves.setdefault(axis, {})[rule] = r["gradients"]
+            figure = plot_gradients(curves, where / f"group{i}-gradients.png", group.title,
+                                    unit={"depth": "blocks", "time": "time steps"})
+            report += [*_gradient_lines(got), "", f"![gradients]({figure.name})", ""]
     report.append(f"Wall-clock of this invocation: {time.perf_counter() - start:.0f} s (finished runs are read "
                   "back, not retrained; each run's own training time and threads are in its row). Runs with a "
                   "wall-clock budget depend on the machine; step-limited runs repeat exactly for the same seed.")

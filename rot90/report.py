@@ -75,3 +75,34 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
     fig.savefig(out, dpi=110)
     plt.close(fig)
     return out
+
+
+def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Path, title: str,
+                   unit: dict[str, str] | None = None) -> Path:
+    """|d loss / d stream| against the distance k from the output: one panel per axis, same y-axis.
+
+    curves: {axis: {model: {stage: values}}}, values[k] at distance k (rot90.gradients); the
+    first stage of each model is drawn solid, later ones dashed. unit: the axis's step ("layers").
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), sharey=True, squeeze=False)
+    for ax, (axis, models) in zip(axes[0], curves.items()):
+        for i, (model, stages) in enumerate(models.items()):
+            for j, (stage, g) in enumerate(stages.items()):
+                ax.plot(range(len(g)), [max(v, 1e-30) for v in g], "-" if j == 0 else "--", color=f"C{i}",
+                        label=f"{model} ({stage})")
+        ax.set_yscale("log")
+        ax.set_xlabel(f"distance k from the output ({(unit or {}).get(axis, 'steps')})")
+        ax.set_title(f"along {axis}")
+        ax.grid(True, alpha=0.3)
+        ax.legend(fontsize=7)
+    axes[0][0].set_ylabel("|d loss / d stream at distance k| (per example)")
+    fig.suptitle(textwrap.fill(title, 100), fontsize=10)
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
