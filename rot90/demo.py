@@ -30,7 +30,7 @@ from .data.io import atomic_write_text
 from .gradients import stream_gradients
 from .models import DepthModel
 from .report import plot_gradients
-from .residual import Residual
+from .residual import Residual, chrono_init
 
 
 @dataclass
@@ -57,18 +57,6 @@ def _plt():
 # -- 2. gradients along depth and along time ------------------------------------------------------
 
 
-def chrono(module: Residual, T: int) -> Residual:
-    """Chrono initialisation of an LSTM (Tallec & Ollivier 2018): forget bias log U(1, T - 1), input bias its
-    negative, so that the carries start with time scales up to T instead of f = 0.73 everywhere."""
-    for cell in module.cells:
-        with torch.no_grad():
-            i, f = cell.bias_ih.chunk(4)[:2]
-            f.copy_(torch.log(torch.empty_like(f).uniform_(1, max(T - 1, 2))))
-            i.copy_(-f)
-            cell.bias_hh[: 2 * cell.hidden_size].zero_()  # i and f: the input-side bias alone sets them
-    return module
-
-
 def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)
@@ -79,7 +67,7 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
         "time": {name: Residual(rule, H, "time", input_size=2) for name, rule in
                  [("plain RNN", "plain"), ("LSTM", "lstm"), ("minLSTM", "minlstm")]},
     }
-    models["time"]["LSTM, chrono init"] = chrono(Residual("lstm", H, "time", input_size=2), K)
+    models["time"]["LSTM, chrono init"] = chrono_init(Residual("lstm", H, "time", input_size=2), K)
     x = {"depth": torch.randn(B, H), "time": torch.randn(B, K, 2)}
     readout = torch.randn(H)
     curves = {axis: {name: {} for name in group} for axis, group in models.items()}  # axis -> model -> stage

@@ -251,6 +251,21 @@ class Residual(nn.Module):
                              f"got {tuple(x.shape)}")
 
 
+def chrono_init(module: Residual, T: int) -> Residual:
+    """Chrono initialisation of an LSTM layer (Tallec & Ollivier 2018), in place: forget biases log U(1, T - 1),
+    input biases their negative, so that the carries start with time scales up to T steps instead of
+    f = sigmoid(1) = 0.73 for every unit (a gradient that decays as 0.73^k is 1e-14 after 100 steps)."""
+    if module.rule.name != "lstm":
+        raise ValueError(f"chrono_init: an LSTM initialisation; the layer's rule is {module.rule.name}")
+    for cell in module.cells:
+        with torch.no_grad():
+            i, f = cell.bias_ih.chunk(4)[:2]  # the LSTM's gate order: i, f, g, o
+            f.copy_(torch.log(torch.empty_like(f).uniform_(1, max(T - 1, 2))))
+            i.copy_(-f)
+            cell.bias_hh[: 2 * cell.hidden_size].zero_()  # i and f: the input-side bias alone sets them
+    return module
+
+
 def rotate(module: Residual, steps: int | None = None) -> Residual:
     """Rotate 90 degrees. A time layer (with steps=T) becomes a T-deep stack of its one cell,
     tied, with x_k injected at block k; a tied, injected depth stack becomes the time layer.

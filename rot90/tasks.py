@@ -24,6 +24,7 @@ from .data.io import DataError
 from .data.tasks import adding_task, copy_task, selective_copy
 from .data.tokenize import CharTokenizer
 from .models import CausalTransformer, DepthModel, SequenceModel
+from .residual import chrono_init
 from .train.config import Config, ConfigError
 
 
@@ -59,8 +60,14 @@ class Task:
                                      dropout=m.dropout, max_len=max(self.cfg.data.length * 2 + 64, 1024))
         if m.arch != "rnn":
             raise ConfigError(f"model.arch: unknown {m.arch!r}; choose rnn or transformer")
-        return SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
-                             residual=m.residual, dropout=m.dropout)
+        model = SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
+                              residual=m.residual, dropout=m.dropout)
+        if m.chrono:
+            if m.rule != "lstm":
+                raise ConfigError(f"model.chrono: an LSTM initialisation; model.rule is {m.rule}")
+            for layer in model.layers:
+                chrono_init(layer, m.chrono)
+        return model
 
 
 def _share(x: Tensor, rank: int, world: int) -> Tensor:

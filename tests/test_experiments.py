@@ -94,12 +94,14 @@ def test_depth_vs_time_reads_the_same_images_along_either_axis(tmp_path):
 
 def test_gradient_flow_measures_both_axes_at_initialisation_and_trained(tmp_path):
     out = run_experiment("gradient-flow", tmp_path, quick=True, only=["depth,rule=plain", "depth,rule=resnet",
-                                                                       "time,rule=lstm"], progress=lambda m: None)
+                                                                       "time,rule=lstm", "time,rule=lstm,chrono=784"],
+                         progress=lambda m: None)
     (results,) = out.values()
     g = {r["run"]: r["gradients"] for r in results}
     assert len(g["depth,rule=plain"]["trained"]) == 100 and len(g["time,rule=lstm"]["trained"]) == 64  # digits
     assert g["depth,rule=resnet"]["initialisation"][99] > 1e6 * g["depth,rule=plain"]["initialisation"][99]
     assert g["depth,rule=plain"]["trained"] != g["depth,rule=plain"]["initialisation"]  # the trained weights
+    assert g["time,rule=lstm,chrono=784"]["initialisation"][63] > 1e3 * g["time,rule=lstm"]["initialisation"][63]
     where = tmp_path / "gradient-flow"
     assert "| depth,rule=resnet |" in (where / "report.md").read_text()
     assert (where / "group1-gradients.png").read_bytes()[:4] == b"\x89PNG"

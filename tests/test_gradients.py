@@ -7,7 +7,7 @@ from torch.nn import functional as F
 
 from rot90.gradients import classifier_gradients, stream_gradients
 from rot90.models import DepthModel, SequenceModel
-from rot90.residual import Residual
+from rot90.residual import Residual, chrono_init
 
 
 def test_resnet_keeps_the_gradient_a_plain_net_loses():
@@ -53,3 +53,27 @@ def test_classifier_probe_needs_one_layer():
     with pytest.raises(ValueError, match="one-layer"):
         classifier_gradients(SequenceModel("lstm", 8, 2, out=10, input_dim=1), torch.randn(2, 3, 1),
                              torch.tensor([0, 1]))
+
+
+def test_chrono_init_keeps_the_gradient_an_lstm_loses_over_time():
+    torch.manual_seed(0)
+    x, readout = torch.randn(8, 100, 2), torch.randn(16)
+    default = Residual("lstm", 16, "time", input_size=2)
+    chrono = chrono_init(Residual("lstm", 16, "time", input_size=2), 100)
+    far = [stream_gradients(m, x, lambda y: (y * readout).sum())[99] for m in (default, chrono)]
+    assert far[1] > 1e3 * far[0]
+    with pytest.raises(ValueError, match="LSTM initialisation"):
+        chrono_init(Residual("minlstm", 16, "time", input_size=2), 100)
+
+
+def test_model_chrono_from_the_config():
+    from rot90.tasks import make_task
+    from rot90.train.config import ConfigError, load
+
+    cfg = load(None, ["data.task=copy", "model.rule=lstm", "model.layers=2", "model.chrono=50"])
+    model = make_task(cfg).build_model()
+    for layer in model.layers:
+        f = layer.cells[0].bias_ih.chunk(4)[1]
+        assert 0 <= f.min() and f.max() <= torch.log(torch.tensor(49.0)) + 1e-6
+    with pytest.raises(ConfigError, match="model.chrono"):
+        make_task(load(None, ["data.task=copy", "model.rule=gru", "model.chrono=50"])).build_model()

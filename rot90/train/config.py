@@ -57,6 +57,7 @@ class ModelConfig:
     heads: int = 4  # transformer only
     axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
     init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
+    chrono: int = 0  # lstm: chrono init for time scales up to this many steps (Tallec & Ollivier 2018); 0: off
 
 
 @dataclass
