@@ -265,7 +265,7 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in results:
         value = r["dev"].get(group.metric, float("nan"))
-        value = f"{100 * value:.1f}" if group.metric == "accuracy" else f"{value:.3f}"
+        value = f"{100 * value:.1f}" if group.metric == "accuracy" else f"{value:.4g}"
         line = (f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f}, "
                 f"{r.get('threads', '?')} | {value} |"
                 f" {_curve(group, where / r['run'])} |")
