@@ -65,9 +65,9 @@ _LM_QUICK = ("data.length=16", "data.batch_size=4", "model.hidden=16", "model.la
              "train.steps=4", "train.eval_every=2", "train.eval_batches=1", "data.workers=0")
 _MT_QUICK = ("data.task=numbers", "data.numbers_high=999", "data.vocab_size=100", "data.batch_tokens=256",
              "model.hidden=16", "train.time_budget=0", "train.steps=4", "train.eval_every=2", "train.eval_batches=1")
-# Equal wall-clock: evaluation only at the end, so that no model's budget goes to evaluating.
 _IMAGES_QUICK = ("data.task=digits", "data.batch_size=8", "model.hidden=16", "train.time_budget=0", "train.steps=4",
                  "train.eval_every=2", "train.eval_batches=1")
+# Equal wall-clock: evaluation only at the end, so that no model's budget goes to evaluating.
 _BUDGET = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=0", "train.eval_batches=10")
 _STEPS = ("train.time_budget=0", "train.steps=1000", "train.eval_every=250", "train.eval_batches=20")
 _PROBE = 128  # images the gradient-flow curves are measured on
