@@ -292,12 +292,9 @@ def write_json(result: dict, path: str | Path):
 
 
 def plot(result: dict, path: str | Path):
-    import matplotlib
+    from .report import pyplot, save
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(7, 5))
+    fig, ax = pyplot().subplots(figsize=(7, 5))
     for name in dict.fromkeys(r["name"] for r in result["layers"]):
         rows = [r for r in result["layers"] if r["name"] == name]
         style = "--" if "LSTM" in name and "Min" not in name else ("-." if "transformer" in name else "-")
@@ -310,11 +307,7 @@ def plot(result: dict, path: str | Path):
     ax.set_title(f"batch {cfg['batch']}, width {cfg['width']}, {result['device']}, {result['threads']} threads")
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=Path(path).parent, suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=120)
-    plt.close(fig)
-    os.replace(tmp.name, path)
+    save(fig, path, dpi=120)
 
 
 def _atomic_write(path: Path, data: bytes):

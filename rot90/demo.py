@@ -29,7 +29,7 @@ from . import __version__
 from .data.io import atomic_write_text
 from .gradients import stream_gradients
 from .models import DepthModel
-from .report import plot_gradients
+from .report import plot_gradients, pyplot, save
 from .residual import Residual, chrono_init
 
 
@@ -43,15 +43,6 @@ class DemoConfig:
 
     def n(self, full: int, quick: int) -> int:
         return quick if self.quick else full
-
-
-def _plt():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 # -- 2. gradients along depth and along time ------------------------------------------------------
@@ -191,7 +182,7 @@ def section_memory(cfg: DemoConfig, report: list, figures: Path) -> dict:
                [("plain deep net", "plain"), ("ResNet", "resnet"), ("Highway", "highway")])
     image_task(lambda x: as_sequence(x, "pixel"), lambda r: TimeClassifier(r), "digits pixel by pixel (time)",
                [("plain RNN", "plain"), ("LSTM", "lstm"), ("minLSTM", "minlstm")])
-    plt = _plt()
+    plt = pyplot()
     tasks = list(dict.fromkeys(t for t, _ in curves))
     fig, axes = plt.subplots(1, len(tasks), figsize=(5 * len(tasks), 4))
     for ax, task in zip(axes, tasks):
@@ -204,9 +195,7 @@ def section_memory(cfg: DemoConfig, report: list, figures: Path) -> dict:
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle("Learning curves along time (adding, digits pixel by pixel) and along depth (32 layers)")
-    fig.tight_layout()
-    fig.savefig(figures / "memory.png", dpi=110)
-    plt.close(fig)
+    save(fig, figures / "memory.png")
     report += ["## 3. Same memory, rotated", "", f"{steps} Adam steps each, batch 64, width 64.", "",
                "| task / model | final test score |", "|---|---|"]
     report += [f"| {k} | {v:.3f} |" for k, v in results.items()]

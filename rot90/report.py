@@ -1,25 +1,45 @@
-"""Figures from runs: loss curves from metrics.jsonl."""
+"""Figures: a run's losses, learning curves of several runs, the gradient by distance; PNGs written atomically."""
 
 from __future__ import annotations
 
 import json
+import os
+import tempfile
 import textwrap
 from pathlib import Path
 
 from .data.io import DataError
 
 
-def plot_run(run: Path, out: Path | None = None) -> Path:
-    """Training loss per step (and dev loss where evaluated) of a run folder, as a PNG."""
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: files only, no display needed."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    return plt
+
+
+def save(fig, out: Path, dpi: int = 110) -> Path:
+    """fig laid out and written to out as a PNG through a temporary file and a rename, then closed."""
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout()
+    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".png", delete=False) as tmp:
+        fig.savefig(tmp.name, dpi=dpi)
+    pyplot().close(fig)
+    os.replace(tmp.name, out)
+    return out
+
+
+def plot_run(run: Path, out: Path | None = None) -> Path:
+    """Training loss per step (and dev loss where evaluated) of a run folder, as a PNG."""
+    plt = pyplot()
     path = run / "metrics.jsonl"
     if not path.exists():
         raise DataError(f"{run}: no metrics.jsonl (is it a rot90 train run folder?)")
-    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    rows = read_metrics(run)
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
     dev = [(r["step"], r["dev_loss"]) for r in rows if "dev_loss" in r]
     if not train:
@@ -34,11 +54,7 @@ def plot_run(run: Path, out: Path | None = None) -> Path:
     ax.set_title(run.name)
     ax.grid(True, alpha=0.3)
     ax.legend()
-    fig.tight_layout()
-    out = out or run / "loss.png"
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, out or run / "loss.png")
 
 
 def read_metrics(run: Path) -> list[dict]:
@@ -52,11 +68,7 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
 
     smooth > 1 averages each point with the smooth - 1 before it (noisy per-step training losses).
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     for label, run in runs.items():
         points = [(r.get(x, r["step"]), r[key]) for r in read_metrics(run) if key in r]
@@ -71,10 +83,7 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
     ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.grid(True, alpha=0.3)
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, out)
 
 
 def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Path, title: str,
@@ -84,11 +93,7 @@ def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Pa
     curves: {axis: {model: {stage: values}}}, values[k] at distance k (rot90.gradients); the
     first stage of each model is drawn solid, later ones dashed. unit: the axis's step ("layers").
     """
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+    plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), sharey=True, squeeze=False)
     for ax, (axis, models) in zip(axes[0], curves.items()):
         for i, (model, stages) in enumerate(models.items()):
@@ -102,7 +107,4 @@ def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Pa
         ax.legend(fontsize=7)
     axes[0][0].set_ylabel("|d loss / d stream at distance k| (per example)")
     fig.suptitle(textwrap.fill(title, 100), fontsize=10)
-    fig.tight_layout()
-    fig.savefig(out, dpi=110)
-    plt.close(fig)
-    return out
+    return save(fig, out)
