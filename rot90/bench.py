@@ -19,7 +19,6 @@ import json
 import os
 import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -29,6 +28,7 @@ import torch
 from torch import nn
 
 from . import __version__, kernel
+from .data.io import atomic_write_text
 from .nn import LSTM, MinLSTM
 from .scan import scan
 
@@ -288,7 +288,7 @@ def table(result: dict) -> str:
 
 
 def write_json(result: dict, path: str | Path):
-    _atomic_write(Path(path), json.dumps(result, indent=1).encode())
+    atomic_write_text(Path(path), json.dumps(result, indent=1))
 
 
 def plot(result: dict, path: str | Path):
@@ -308,15 +308,6 @@ def plot(result: dict, path: str | Path):
     ax.grid(True, which="both", alpha=0.3)
     ax.legend(fontsize=8)
     save(fig, path, dpi=120)
-
-
-def _atomic_write(path: Path, data: bytes):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path.parent, delete=False) as tmp:
-        tmp.write(data)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
 
 
 __all__ = ["BenchConfig", "run", "table", "write_json", "plot"]
