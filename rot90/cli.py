@@ -193,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
     dm.set_defaults(func=cmd_demo)
 
     ex = sub.add_parser("experiment", help="a claim at full size: trainer runs, report.md, figures (resumable)")
-    ex.add_argument("name", nargs="?", help="memory-tasks, language-model, translation or numbers (--list)")
+    ex.add_argument("name", nargs="?", help="an experiment; none, or --list: the experiments and their runs")
     ex.add_argument("--out", default="runs/experiments", help="runs and report go to OUT/NAME")
     ex.add_argument("--seed", type=int, default=0)
     ex.add_argument("--only", nargs="+", metavar="RUN", help="only these runs (names as in the report)")
