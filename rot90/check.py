@@ -1,7 +1,11 @@
 """The equivalences, measured: rot90.LSTM/GRU against torch, and rotate() against the layer.
 
 `rot90 check` prints these as a table; the tests assert them. Every case compares outputs,
-final states and all parameter and input gradients, and reports the largest difference.
+final states and all parameter and input gradients, each tensor as a relative error
+max|ours - ref| / max|ref| (so the comparison means the same at any magnitude), and reports
+the largest. Two correct programs differ by rounding only, and how much rounding a
+recurrence accumulates follows from the dtype and the length of its longest chain of
+dependent operations: `bound(dtype, chain)` is that allowance, the same on every CPU.
 """
 
 from __future__ import annotations
@@ -40,6 +44,43 @@ def cases(full: bool = True) -> list[Case]:
     return grid if full else grid[::5]
 
 
+def relative_error(ours: torch.Tensor, ref: torch.Tensor) -> float:
+    """max|ours - ref| / max|ref| over one tensor (0 when both are 0; compared in float64)."""
+    ours, ref = ours.detach().double(), ref.detach().double()
+    if ours.shape != ref.shape:
+        raise ValueError(f"shapes differ: {tuple(ours.shape)} against {tuple(ref.shape)}")
+    if ref.numel() == 0:
+        return 0.0
+    scale = ref.abs().max().item()
+    diff = (ours - ref).abs().max().item()
+    return diff / scale if scale > 0 else (0.0 if diff == 0 else float("inf"))
+
+
+def bound(dtype: torch.dtype, chain: int) -> float:
+    """Relative error allowed between two correct computations whose longest chain is `chain` steps.
+
+    Rounding grows at most linearly along a chain of dependent operations (a recurrence over T
+    steps, a reduction over B*T terms for a weight's gradient): eps per link, times 8 for the
+    few roundings inside one step of a cell and its backward, each of which two programs may do
+    in their own order (fused kernels, blocked matmuls, other CPU vector widths).
+    """
+    return 8 * torch.finfo(dtype).eps * max(chain, 1)
+
+
+def assert_close(ours, ref, chain: int, dtype: torch.dtype | None = None, what: str = ""):
+    """Every tensor of `ours` within bound(dtype, chain) of the matching one of `ref`, relative to its magnitude.
+
+    ours, ref: tensors or equally long sequences of them; dtype: the one computed in (default ref's).
+    """
+    pairs = list(zip(ours, ref, strict=True)) if isinstance(ref, (list, tuple)) else [(ours, ref)]
+    for k, (a, b) in enumerate(pairs):
+        tol = bound(dtype or b.dtype, chain)
+        err = relative_error(a, b)
+        if not err <= tol:
+            raise AssertionError(f"{what or 'tensor'} {k}: relative error {err:.3e} above {tol:.3e} "
+                                 f"({dtype or b.dtype}, chain {chain})")
+
+
 def _flat(out) -> list[torch.Tensor]:
     """Output and states of an RNN call as a flat list of tensors."""
     y, state = out
@@ -50,7 +91,7 @@ def _flat(out) -> list[torch.Tensor]:
 def compare_with_torch(kind: str, case: Case, impl: str = "residual", seed: int = 0,
                        input_size: int = 5, hidden_size: int = 6, batch: int = 4, steps: int = 7,
                        dtype=torch.float32) -> float:
-    """Largest |rot90 - torch| over outputs, final states and every gradient, for LSTM or GRU."""
+    """Largest relative error of rot90 against torch over outputs, final states and every gradient."""
     g = torch.Generator().manual_seed(seed)
     torch_cls, ours_cls = {"LSTM": (torch.nn.LSTM, rnn.LSTM), "GRU": (torch.nn.GRU, rnn.GRU)}[kind]
     kw = dict(num_layers=case.num_layers, bidirectional=case.bidirectional, batch_first=case.batch_first)
@@ -86,31 +127,38 @@ def compare_with_torch(kind: str, case: Case, impl: str = "residual", seed: int 
         grads = [xi.grad] + ([] if hi is None else [t.grad for t in (hi if isinstance(hi, tuple) else (hi,))])
         grads += [p.grad for _, p in sorted(model.named_parameters())]
         results.append([o.detach() for o in outs] + grads)
-    return max((a - b).abs().max().item() for a, b in zip(*results))
+    ref, ours_ = results
+    return max(relative_error(b, a) for a, b in zip(ref, ours_))
+
+
+def chain(case: Case, steps: int = 7, batch: int = 4) -> int:
+    """The longest chain of a comparison: every layer's steps, and the sum over B*T of a weight's gradient."""
+    return case.num_layers * steps + batch * steps
 
 
 def rotation_difference(rule: str, seed: int = 0, input_size: int = 5, hidden_size: int = 6,
                         batch: int = 3, steps: int = 9) -> tuple[float, float]:
-    """(|rotate(layer, T)(x) - layer(x)|, |rotate(rotate(layer, T))(x) - layer(x)|), outputs and states."""
+    """Relative errors of rotate(layer, T) and rotate(rotate(layer, T)) against the layer, outputs and states."""
     torch.manual_seed(seed)
     layer = Residual(rule, hidden_size, "time", input_size=input_size)
     x = torch.randn(batch, steps, input_size)
     stack = rotate(layer, steps=steps)
     back = rotate(stack)
     ref = _flat(layer(x))
-    diff = lambda m: max((a - b).abs().max().item() for a, b in zip(ref, _flat(m(x))))  # noqa: E731
+    diff = lambda m: max(relative_error(b, a) for a, b in zip(ref, _flat(m(x))))  # noqa: E731
     return diff(stack), diff(back)
 
 
-def report(full: bool = False) -> list[tuple[str, str, float]]:
-    """Rows (what, case, max difference) for the check table."""
+def report(full: bool = False) -> list[tuple[str, str, float, float]]:
+    """Rows (what, case, largest relative error, its bound) for the check table, in float32."""
     rows = []
     for kind, impl in itertools.product(["LSTM", "GRU"], ["residual", "fused"]):
         diffs = {c: compare_with_torch(kind, c, impl) for c in cases(full)}
         worst = max(diffs, key=diffs.get)
-        rows.append((f"rot90.{kind}({impl}) vs torch.nn.{kind}", f"{len(diffs)} cases, worst: {worst}", diffs[worst]))
+        rows.append((f"rot90.{kind}({impl}) vs torch.nn.{kind}", f"{len(diffs)} cases, worst: {worst}",
+                     diffs[worst], bound(torch.float32, chain(Case(num_layers=3)))))
     for rule in RULES:
         there, back = rotation_difference(rule)
-        rows.append((f"rotate({rule} layer, T=9) vs layer", "outputs + final state", there))
-        rows.append((f"rotate(rotate({rule} layer)) vs layer", "outputs + final state", back))
+        rows.append((f"rotate({rule} layer, T=9) vs layer", "outputs + final state", there, bound(torch.float32, 9)))
+        rows.append((f"rotate(rotate({rule} layer)) vs layer", "outputs + final state", back, 0.0))
     return rows

@@ -15,6 +15,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from .errors import ArgumentError
 from .residual import Cell, State, Weights, project, run_time, update
 from .rules import get_rule
 
@@ -94,6 +95,23 @@ class _TorchRNN(nn.Module):
         get = lambda key: getattr(self, key + sfx, None)  # noqa: E731
         return Weights(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
 
+    def as_residual(self):
+        """This one-layer, one-direction RNN as a rot90.Residual time layer sharing its parameters.
+
+        The Residual is batch-first, (B, T, I) -> (B, T, H), as every Residual; rotate() takes it from here.
+        """
+        from .residual import Residual
+
+        if self.num_layers != 1 or self.bidirectional or self.proj_size:
+            raise ArgumentError(f"rot90.{type(self).__name__}: only a one-layer, one-direction RNN without a "
+                                f"projection is one residual stream (got {self!r})")
+        layer = Residual(self.rule, self.hidden_size, "time", self.input_size, bias=self.bias)
+        cell = layer.cells[0]
+        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+            if (p := getattr(self, f"{key}_l0", None)) is not None:
+                setattr(cell, key, p)
+        return layer
+
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
         for key, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]:
@@ -124,17 +142,20 @@ class _TorchRNN(nn.Module):
             unbatched = False
         else:
             if input.dim() not in (2, 3):
-                raise ValueError(f"rot90.{type(self).__name__}: expected a 2-D or 3-D input, got {tuple(input.shape)}")
+                raise ArgumentError(f"rot90.{type(self).__name__}: expected a 2-D or 3-D input, "
+                                    f"got {tuple(input.shape)}")
             unbatched, lengths = input.dim() == 2, None
             x = input.unsqueeze(1) if unbatched else (input.transpose(0, 1) if self.batch_first else input)
         if x.shape[-1] != self.input_size:
-            raise ValueError(f"rot90.{type(self).__name__}: input has size {x.shape[-1]} in its last dim, "
+            raise ArgumentError(f"rot90.{type(self).__name__}: input has size {x.shape[-1]} in its last dim, "
                              f"expected input_size={self.input_size}")
         h0, c0 = self._initial(hx, x, unbatched)
         if self.impl == "fused":
             y, h_n, c_n = self._fused(packed, x, h0, c0)
         else:
             y, h_n, c_n = self._residual(x, lengths, h0, c0)
+            if (dtype := self._autocast_dtype(x)) is not None:
+                y, h_n, c_n = y.to(dtype), h_n.to(dtype), None if c_n is None else c_n.to(dtype)
         if packed is not None:
             out = pack_like(y, packed)
         elif unbatched:
@@ -142,6 +163,20 @@ class _TorchRNN(nn.Module):
         else:
             out = y.transpose(0, 1) if self.batch_first else y
         return out, (h_n if c_n is None else (h_n, c_n))
+
+    def _autocast_dtype(self, x: Tensor) -> torch.dtype | None:
+        """The dtype torch's own RNN returns under autocast, where it differs from what the integrator gives.
+
+        The integrator's matmuls follow autocast; its state stays in the input's precision. torch
+        casts its whole RNN op: on CUDA both LSTM and GRU (cuDNN's RNN is on the lower-precision
+        list), on the CPU only LSTM (`lstm` is on the CPU list, `gru` is not).
+        """
+        device = x.device.type
+        if not torch.is_autocast_enabled(device) or device not in ("cpu", "cuda"):
+            return None
+        if device == "cpu" and not self.rule.separate_output:
+            return None
+        return torch.get_autocast_dtype(device)
 
     def _initial(self, hx, x: Tensor, unbatched: bool):
         """(h0, c0) as (L*D, B, H) tensors in the caller's batch order; c0 None for GRU."""
@@ -153,10 +188,10 @@ class _TorchRNN(nn.Module):
             return z, (z if lstm else None)
         parts = hx if lstm else (hx,)
         if lstm and not (isinstance(hx, tuple) and len(hx) == 2):
-            raise ValueError(f"rot90.LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
+            raise ArgumentError(f"rot90.LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
         for name, t in zip(("h_0", "c_0"), parts):
             if tuple(t.shape) != want:
-                raise ValueError(f"rot90.{type(self).__name__}: {name} has shape {tuple(t.shape)}, expected {want}")
+                raise ArgumentError(f"rot90.{type(self).__name__}: {name} has shape {tuple(t.shape)}, expected {want}")
         parts = [t.unsqueeze(1) if unbatched else t for t in parts]
         return parts[0], (parts[1] if lstm else None)
 
@@ -229,7 +264,7 @@ class _MinRNN(nn.Module):
     def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x: (B, T, I) if batch_first else (T, B, I) -> (output like x with H features, h_n (B, H))."""
         if x.dim() != 3 or x.shape[-1] != self.input_size:
-            raise ValueError(f"rot90.{type(self).__name__}: expected input (B, T, {self.input_size}), "
+            raise ArgumentError(f"rot90.{type(self).__name__}: expected input (B, T, {self.input_size}), "
                              f"got {tuple(x.shape)}")
         xt = x.transpose(0, 1) if self.batch_first else x
         y, h_n = run_time(self.cell.rule, self.cell.weights, xt, h0, lengths, self.method)

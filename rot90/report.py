@@ -9,16 +9,13 @@ import textwrap
 from pathlib import Path
 
 from .data.io import DataError
+from .extras import need
 
 
 def pyplot():
     """matplotlib.pyplot on the Agg backend: files only, no display needed."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
+    need("matplotlib", "plot").use("Agg")
+    return need("matplotlib.pyplot", "plot")
 
 
 def save(fig, out: Path, dpi: int = 110) -> Path:

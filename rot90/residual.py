@@ -27,6 +27,7 @@ import torch
 from torch import Tensor, nn
 
 from . import fused
+from .errors import ArgumentError
 from .rules import Rule, get_rule
 from .scan import scan
 
@@ -74,6 +75,8 @@ def integrate(rule: Rule, ws: Sequence[Weights], pxs, y: Tensor, s: Tensor, mask
         else:
             y, s = y_new, s_new
         ys.append(y_new)
+    if not ys:  # no steps: nothing out, the state as it came in
+        return y.new_zeros(0, *y.shape), (y, s)
     return torch.stack(ys), (y, s)
 
 
@@ -124,16 +127,40 @@ class Cell(nn.Module):
 
 
 def _split(rule: Rule, state: State | None, like: Tensor) -> tuple[Tensor, Tensor]:
+    """(y, s) from a caller's state, each checked against `like` (B, H): the kernels trust these shapes."""
     if state is None:
         z = torch.zeros_like(like)
         return z, z
     if rule.separate_output:
         if not isinstance(state, tuple) or len(state) != 2:
-            raise ValueError(f"rule {rule.name!r} has state (y, s): pass a pair of tensors")
-        return state
-    if isinstance(state, tuple):
-        raise ValueError(f"rule {rule.name!r} has a single state tensor s, not a tuple")
-    return state, state
+            raise ArgumentError(f"rule {rule.name!r} has state (y, s): pass a pair of tensors")
+        parts = state
+    elif isinstance(state, tuple):
+        raise ArgumentError(f"rule {rule.name!r} has a single state tensor s, not a tuple")
+    else:
+        parts = (state, state)
+    for t in parts:
+        if not isinstance(t, Tensor):
+            raise ArgumentError(f"{rule.name}: the state must be tensors, got {type(t).__name__}")
+        if t.shape != like.shape:
+            raise ArgumentError(f"{rule.name}: the state has shape {tuple(t.shape)}, expected {tuple(like.shape)}")
+        if t.device != like.device:
+            raise ArgumentError(f"{rule.name}: the state is on {t.device}, the input on {like.device}")
+    return parts
+
+
+def check_lengths(lengths: Tensor | None, B: int, T: int) -> Tensor | None:
+    """lengths (B,) of integers in [0, T] (as torch's pack_padded_sequence asks), as int64 on the CPU."""
+    if lengths is None:
+        return None
+    lengths = torch.as_tensor(lengths)
+    if lengths.shape != (B,) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
+        raise ArgumentError(f"lengths must be {B} integers (one per sequence), got {lengths.dtype} "
+                            f"of shape {tuple(lengths.shape)}")
+    lengths = lengths.to("cpu", torch.int64)
+    if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
+        raise ArgumentError(f"lengths must lie in [0, {T}] (the sequence length), got {lengths.tolist()}")
+    return lengths
 
 
 def _join(rule: Rule, y: Tensor, s: Tensor) -> State:
@@ -158,9 +185,12 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
     T, B = x.shape[:2]
     H = w.weight_hh.shape[1] if w.weight_hh is not None else w.weight_ih.shape[0] // rule.n
     y0, s0 = _split(rule, state, x.new_zeros(B, H))
-    if not rule.reads_state and (method == "fused" or (method == "parallel" and fused.supported(rule.name, x))):
+    lengths = check_lengths(lengths, B, T)
+    if T == 0:  # no steps: nothing out, the state as it came in, on every path
+        return x.new_zeros(0, B, H), _join(rule, y0, s0)
+    if not rule.reads_state and (method == "fused" or (method == "parallel" and fused.supported(rule, x))):
         px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)
-        h, h_last = fused.fused_scan(rule.name, px, s0, lengths)
+        h, h_last = fused.fused_scan(rule, px, s0, lengths)
         return h.transpose(0, 1), _join(rule, h_last, h_last)
     px = project(w, x)  # (T, B, n*H): one matmul for all steps, since the weights are tied
     mask = None if lengths is None else lengths_mask(lengths.to(x.device), T)
@@ -168,13 +198,18 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
         pxs = px.unbind(0) if px is not None else [None] * T
         ys, (y_T, s_T) = integrate(rule, [w] * T, pxs, y0, s0, mask)
         return ys, _join(rule, y_T, s_T)
-    f, i, u, _ = rule.gates(px, None)  # (T, B, H) each: the gates read only x
+    f, i, u, o = rule.gates(px, None)  # (T, B, H) each: the gates read only x
     b = i * u
     if mask is not None:  # past its end a sequence keeps its state: f = 1, b = 0
         f, b = torch.where(mask, f, 1.0), b * mask
     s = scan(f, b, s0, dim=0, method="auto" if method == "parallel" else method)  # (T, B, H)
-    y = rule.out(s, None) if mask is None else rule.out(s, None) * mask
-    return y, _join(rule, s[-1], s[-1])  # padding carried s, so s[-1] is each sequence's last
+    y = rule.out(s, o)  # the rule's output on every path, not only where it is the stream
+    if mask is None:
+        return y, _join(rule, y[-1], s[-1])
+    # Padding carried s, so s[-1] is each sequence's last; y is taken at each last real step.
+    last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, H)
+    y_T = torch.where(lengths.to(x.device)[:, None] > 0, y.gather(0, last)[0], y0)
+    return y * mask, _join(rule, y_T, s[-1])
 
 
 class Residual(nn.Module):
@@ -226,7 +261,7 @@ class Residual(nn.Module):
         if self.input_size:  # injected inputs, one per block: the rotated form of a time layer
             self._check(x, 3, self.input_size, "(B, layers, input_size)")
             if x.shape[1] != self.layers:
-                raise ValueError(f"depth stack of {self.layers} blocks got {x.shape[1]} injected inputs")
+                raise ArgumentError(f"depth stack of {self.layers} blocks got {x.shape[1]} injected inputs")
             y, s = _split(self.rule, state, x.new_zeros(x.shape[0], self.hidden_size))
             ws = [c.weights for c in cells]
             ys, last = integrate(self.rule, ws, [project(w, x_k) for w, x_k in zip(ws, x.unbind(1))], y, s)
@@ -247,7 +282,7 @@ class Residual(nn.Module):
 
     def _check(self, x: Tensor, dims: int, size: int, shape: str):
         if x.dim() != dims or x.shape[-1] != size:
-            raise ValueError(f"{self.rule.name}@{self.axis}: expected input {shape} with last dim {size}, "
+            raise ArgumentError(f"{self.rule.name}@{self.axis}: expected input {shape} with last dim {size}, "
                              f"got {tuple(x.shape)}")
 
 
@@ -266,13 +301,29 @@ def chrono_init(module: Residual, T: int) -> Residual:
     return module
 
 
-def rotate(module: Residual, steps: int | None = None) -> Residual:
+def rotate(module: nn.Module, steps: int | None = None) -> Residual:
     """Rotate 90 degrees. A time layer (with steps=T) becomes a T-deep stack of its one cell,
     tied, with x_k injected at block k; a tied, injected depth stack becomes the time layer.
     The result shares the cell (and so the parameters) with `module`: it is a view, not a copy.
+
+    A one-layer rot90.LSTM / rot90.GRU rotates as the time layer it is (parameters shared);
+    a torch.nn.LSTM / GRU through a rot90 copy of its state dict. Stacks are batch-first (B, T, I).
     """
+    if isinstance(module, (nn.LSTM, nn.GRU)):
+        from . import nn as drop_in
+
+        if module.proj_size if isinstance(module, nn.LSTM) else False:
+            raise ArgumentError("rotate: an LSTM with a projection (proj_size > 0) is not supported")
+        ours = getattr(drop_in, type(module).__name__)(module.input_size, module.hidden_size, module.num_layers,
+                                                       module.bias, module.batch_first, module.dropout,
+                                                       module.bidirectional)
+        ours.load_state_dict(module.state_dict())
+        module = ours.to(next(module.parameters()).device, next(module.parameters()).dtype)
+    if hasattr(module, "as_residual"):  # rot90.LSTM / rot90.GRU
+        module = module.as_residual()
     if not isinstance(module, Residual):
-        raise TypeError(f"rotate expects a rot90.Residual, got {type(module).__name__}")
+        raise TypeError(f"rotate expects a rot90.Residual, rot90.LSTM/GRU or torch.nn.LSTM/GRU, "
+                        f"got {type(module).__name__}")
     if module.axis == "time":
         if steps is None or steps < 1:
             raise ValueError("rotate(time layer) needs steps=T >= 1: the depth of the stack it becomes")

@@ -9,10 +9,14 @@ Methods (each a forward kernel without autograd; gradients come from one autogra
 whose backward is the same recurrence run in reverse, so every method has exact gradients):
 
     sequential   the reference: a Python loop with ordinary autograd, the definition itself
-    compiled     one streaming pass in C++ (csrc/scan.cpp): reads f and b once, writes h once
+    compiled     one streaming pass in C++ (csrc/scan.cpp, the operator rot90::scan): reads f
+                 and b once, writes h once; CPU only
     loop         the same pass as a PyTorch loop over k (~25 us a step of overhead)
     doubling     Hillis & Steele: log2(T) rounds of (f, b) <- (f_t f_{t-d}, f_t b_{t-d} + b_t);
-                 O(T log T) work but only log2(T) dependent steps: for GPUs and short T
+                 O(T log T) work but only log2(T) dependent steps: for short T
+    chunked      blocks of C = 64 steps: doubling inside every block at once (O(T log C) work),
+                 then the T/C block carries scanned the same way, then one fix-up pass: O(T)
+                 work for fixed C in O(log T) dependent steps, any device (the GPU default)
 
 Backward of h_k = f_k h_{k-1} + b_k, with g_k = dL/dh_k from the output:
     a_k = g_k + f_{k+1} a_{k+1}      (the adjoint: a scan in reverse)
@@ -30,8 +34,10 @@ import torch
 from torch import Tensor
 
 from . import kernel
+from .errors import ArgumentError
 
-METHODS = ("sequential", "compiled", "loop", "doubling")
+METHODS = ("sequential", "compiled", "loop", "doubling", "chunked")
+CHUNK = 64
 
 
 def scan_sequential(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
@@ -66,20 +72,34 @@ def _doubling(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
     return h
 
 
-_TORCH_KERNELS = {"loop": _loop, "doubling": _doubling}
+def _chunked(f: Tensor, b: Tensor, h0: Tensor) -> Tensor:
+    outer, T, inner = b.shape
+    if T <= CHUNK:
+        return _doubling(f, b, h0)
+    n = -(-T // CHUNK)
+    pad = n * CHUNK - T  # padded steps: f = 1, b = 0, so they change nothing and are cut off
+    fp = torch.nn.functional.pad(f, (0, 0, 0, pad), value=1.0).view(outer * n, CHUNK, inner)
+    bp = torch.nn.functional.pad(b, (0, 0, 0, pad)).view(outer * n, CHUNK, inner)
+    # Every block from a zero state at once: local h, and F = the product of f within the block.
+    local = _doubling(fp, bp, bp.new_zeros(outer * n, inner))  # (outer*n, C, inner)
+    F = torch.cumprod(fp, 1)
+    # The state entering each block is itself a linear recurrence over the n blocks.
+    F, local = F.view(outer, n, CHUNK, inner), local.view(outer, n, CHUNK, inner)
+    ends = _chunked(F[:, :, -1].contiguous(), local[:, :, -1].contiguous(), h0)  # (outer, n, inner)
+    entering = torch.cat([h0[:, None], ends[:, :-1]], 1)  # (outer, n, inner)
+    h = torch.addcmul(local, F, entering[:, :, None])
+    return h.view(outer, n * CHUNK, inner)[:, :T]
+
+
+_TORCH_KERNELS = {"loop": _loop, "doubling": _doubling, "chunked": _chunked}
 
 
 class _Scan(torch.autograd.Function):
-    """h = scan(f, b, h0) on contiguous (outer, T, inner) tensors, h0 (outer, inner)."""
+    """h = scan(f, b, h0) by a PyTorch method on contiguous (outer, T, inner) tensors, h0 (outer, inner)."""
 
     @staticmethod
     def forward(ctx, f, b, h0, method):
-        outer, T, inner = b.shape
-        if method == "compiled":
-            h, h_last = torch.empty_like(b), torch.empty_like(h0)
-            kernel.call("scan_fwd", f, b, h0, h, h_last, None, outer=outer, steps=T, lanes=inner, dtype=b.dtype)
-        else:
-            h = _TORCH_KERNELS[method](f, b, h0)
+        h = _TORCH_KERNELS[method](f, b, h0)
         ctx.method = method
         ctx.save_for_backward(f, h0, h)
         return h
@@ -87,16 +107,9 @@ class _Scan(torch.autograd.Function):
     @staticmethod
     def backward(ctx, g):
         f, h0, h = ctx.saved_tensors
-        g = g.contiguous()
-        if ctx.method == "compiled":
-            df, db, dh0 = torch.empty_like(f), torch.empty_like(f), torch.empty_like(h0)
-            outer, T, inner = h.shape
-            kernel.call("scan_bwd", f, h0, h, g, None, df, db, dh0, None, outer=outer, steps=T, lanes=inner,
-                        dtype=f.dtype)
-            return df, db, dh0, None
         # a_k = g_k + f_{k+1} a_{k+1}: the forward kernel on the reversed sequence.
         f_next = torch.cat([f[:, 1:], torch.zeros_like(f[:, :1])], 1).flip(1)
-        a = _TORCH_KERNELS[ctx.method](f_next, g.flip(1), torch.zeros_like(h0)).flip(1)
+        a = _TORCH_KERNELS[ctx.method](f_next, g.flip(1).contiguous(), torch.zeros_like(h0)).flip(1)
         h_prev = torch.cat([h0.unsqueeze(1), h[:, :-1]], 1)
         return a * h_prev, a, f[:, 0] * a[:, 0], None
 
@@ -107,8 +120,8 @@ def choose(b: Tensor) -> str:
         if b.dtype in kernel.DTYPES and kernel.available():
             return "compiled"  # one pass over memory: nothing else on a CPU comes close
         return "doubling" if b.shape[1] <= 64 else "loop"
-    # On accelerators a step of a loop costs a kernel launch; log2(T) rounds are cheaper.
-    return "doubling"
+    # On accelerators a step of a loop costs a kernel launch; O(log T) rounds of O(T) work are cheaper.
+    return "chunked"
 
 
 def scan(f: Tensor, b: Tensor, h0: Tensor | None = None, dim: int = 1, method: str = "auto") -> Tensor:
@@ -119,10 +132,21 @@ def scan(f: Tensor, b: Tensor, h0: Tensor | None = None, dim: int = 1, method: s
     """
     if method not in METHODS + ("auto",):
         raise ValueError(f"unknown scan method {method!r}: choose one of auto, {', '.join(METHODS)}")
+    if b.dim() == 0:
+        raise IndexError("scan: b must have at least one dimension (the axis to scan along), got a 0-d tensor")
+    if not -b.dim() <= dim < b.dim():
+        raise IndexError(f"scan: dim {dim} is out of range for a {b.dim()}-d tensor "
+                         f"(expected to be in [{-b.dim()}, {b.dim() - 1}])")
     dim = dim % b.dim()
     state_shape = b.shape[:dim] + b.shape[dim + 1:]
     if h0 is not None and h0.shape != state_shape:
-        raise ValueError(f"scan: h0 has shape {tuple(h0.shape)}, expected {tuple(state_shape)}")
+        raise ArgumentError(f"scan: h0 has shape {tuple(h0.shape)}, expected {tuple(state_shape)}")
+    try:
+        broadcast = torch.broadcast_shapes(f.shape, b.shape) == b.shape
+    except RuntimeError:
+        broadcast = False
+    if not broadcast:
+        raise ArgumentError(f"scan: f of shape {tuple(f.shape)} does not broadcast to b's {tuple(b.shape)}")
     if b.shape[dim] == 0:
         return b.clone()
     out_dtype = torch.promote_types(f.dtype, b.dtype)
@@ -132,14 +156,19 @@ def scan(f: Tensor, b: Tensor, h0: Tensor | None = None, dim: int = 1, method: s
     shape3 = (outer, T, math.prod(b.shape[dim + 1:]))
     f3 = torch.broadcast_to(f, b.shape).to(dtype).reshape(shape3).contiguous()
     b3 = b.to(dtype).reshape(shape3).contiguous()
-    h0 = torch.zeros(outer, shape3[2], dtype=dtype, device=b.device) if h0 is None else h0.to(dtype).reshape(outer, -1)
+    if h0 is None:
+        h0 = torch.zeros(outer, shape3[2], dtype=dtype, device=b.device)
+    else:
+        h0 = h0.to(dtype).reshape(outer, -1).contiguous()
     if method == "auto":
         method = choose(b3)
     if method == "compiled" and not kernel.supports(b3):
-        raise ValueError(f"scan: method 'compiled' needs a CPU float32/float64 tensor and a C compiler "
-                         f"(got {b3.dtype} on {b3.device}; available: {kernel.available()})")
+        raise ArgumentError(f"scan: method 'compiled' needs a CPU float32/float64 tensor and a C compiler "
+                            f"(got {b3.dtype} on {b3.device}; compiler available: {kernel.available()})")
     if method == "sequential":
-        h = scan_sequential(f3, b3, h0.contiguous())
+        h = scan_sequential(f3, b3, h0)
+    elif method == "compiled":
+        h = kernel.scan(f3, b3, h0)
     else:
-        h = _Scan.apply(f3, b3, h0.contiguous(), method)
+        h = _Scan.apply(f3, b3, h0, method)
     return h.reshape(b.shape).to(out_dtype)

@@ -23,6 +23,7 @@ from torch.nn import functional as F
 from .data.io import DataError
 from .data.tasks import adding_task, copy_task, selective_copy
 from .data.tokenize import CharTokenizer
+from .extras import need
 from .models import CausalTransformer, DepthModel, SequenceModel
 from .residual import chrono_init
 from .train.config import Config, ConfigError
@@ -322,7 +323,7 @@ class TranslationTask(Task):
 
     @torch.no_grad()
     def evaluate(self, model, batches: int):
-        import sacrebleu
+        sacrebleu = need("sacrebleu", "nmt")
 
         from .models.search import greedy
 

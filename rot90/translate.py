@@ -22,14 +22,25 @@ from torch.nn import functional as F
 
 from .data.io import DataError, read_pairs
 from .data.tokenize import SentencePiece, check_hash
+from .extras import need
 from .models.search import beam_search
 
 
+def pick_device(name: str = "auto") -> torch.device:
+    """auto: CUDA when available, else the CPU; a device that is not here is one error naming it."""
+    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise DataError(f"--device {name}: no CUDA device is available")
+    return device
+
+
 class Translator:
-    def __init__(self, folder: str | Path):
+    def __init__(self, folder: str | Path, device: str | torch.device = "auto"):
         from . import load
 
+        self.device = device if isinstance(device, torch.device) else pick_device(device)
         self.model, self.info = load(folder)
+        self.model.to(self.device)
         export = Path(folder) / "export" if (Path(folder) / "export").is_dir() else Path(folder)
         if self.info.get("model_class") not in ("RecurrentSeq2Seq", "Transformer"):
             raise DataError(f"{folder}: not a translation model ({self.info.get('model_class')})")
@@ -59,7 +70,7 @@ class Translator:
         src = torch.zeros(len(todo), max(len(ids[i]) for i in todo), dtype=torch.long)
         for row, i in enumerate(todo):
             src[row, : len(ids[i])] = torch.tensor(ids[i])
-        src_len = torch.tensor([len(ids[i]) for i in todo])
+        src, src_len = src.to(self.device), torch.tensor([len(ids[i]) for i in todo], device=self.device)
         hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest)
         for row, i in enumerate(todo):
             out[i] = [(self.tokenizer.decode(seq), score) for seq, score in hyps[row]]
@@ -97,14 +108,14 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
 
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
-             alpha: float = 0.6, batch: int = 64, limit: int = 0) -> dict:
+             alpha: float = 0.6, batch: int = 64, limit: int = 0, device: str = "auto") -> dict:
     """BLEU and chrF (sacrebleu, with signatures), perplexity, and decoding speed on a split."""
-    import sacrebleu
+    sacrebleu = need("sacrebleu", "nmt")
 
     from .data.tasks import number_splits
     from .data.tokenize import collate_pairs
 
-    tr = Translator(folder)
+    tr = Translator(folder, device)
     d = tr.info["config"]["data"]
     if d["task"] == "numbers" and data is None:
         pairs = number_splits(d["lang"], low=0, high=d["numbers_high"], dev=200, test=200,
@@ -130,11 +141,12 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         chunk = [(s, t) for s, t in chunk if s and t]
         if not chunk:
             continue
-        b = collate_pairs(chunk)
+        b = {k: v.to(tr.device) for k, v in collate_pairs(chunk).items()}
         logits = tr.model(b["src"], b["src_len"], b["tgt_in"])
         nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=0, reduction="sum").item()
         n += int((b["tgt_out"] != 0).sum())
-    return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "sources_cut_to_max_len": tr.cut,
+    return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "device": str(tr.device),
+            "sources_cut_to_max_len": tr.cut,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),
             "perplexity": math.exp(nll / max(n, 1)), "sentences_per_s": len(pairs) / seconds,

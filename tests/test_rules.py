@@ -5,8 +5,9 @@ import math
 import pytest
 import torch
 
-from rot90 import RULES, Residual
-from rot90.rules import get_rule
+from rot90 import RULES, Residual, Rule, rotate
+from rot90.check import assert_close
+from rot90.rules import get_rule, squashed
 
 sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
 
@@ -139,3 +140,54 @@ def test_bad_arguments():
         Residual("lstm", 4, input_size=3)(torch.randn(2, 5, 3), torch.zeros(2, 4))
     with pytest.raises(ValueError, match="layers must be >= 1"):
         Residual("resnet", 4, axis="depth", layers=0)
+
+
+def _minlstm_with_output_gate(px, py):
+    """A test-only gate-decoupled rule whose output is gated (xLSTM-like): y = o * tanh(s), o from x."""
+    f, i, u, o = px.chunk(4, -1)
+    d = torch.nn.functional.logsigmoid(f) - torch.nn.functional.logsigmoid(i)
+    return torch.sigmoid(d), torch.sigmoid(-d), u, torch.sigmoid(o)
+
+
+GATED_OUT = Rule("minlstm-out", 4, False, _minlstm_with_output_gate, squashed)
+
+
+@pytest.mark.parametrize("method", ["parallel", "compiled", "loop", "doubling", "chunked"])
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_a_rule_with_an_output_gate_is_right_on_every_path(method, with_lengths):
+    """out(s, o) is applied on the scan paths too, and the state is the rule's (y, s): equal to the loop."""
+    torch.manual_seed(0)
+    layer = Residual(GATED_OUT, 6, "time", input_size=3).double()
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    state = (torch.randn(4, 6, dtype=torch.float64), torch.randn(4, 6, dtype=torch.float64))
+    lengths = torch.tensor([9, 0, 4, 1]) if with_lengths else None
+    results = []
+    for m in ("sequential", method):
+        layer.method = m
+        layer.zero_grad()
+        xi = x.clone().requires_grad_()
+        y, (y_n, s_n) = layer(xi, state, lengths=lengths)
+        (y.sin().sum() + y_n.square().sum() + s_n.sum()).backward()
+        results.append([y, y_n, s_n, xi.grad] + [p.grad.clone() for p in layer.parameters()])
+    assert not torch.equal(results[0][0], results[0][2][:, None].expand_as(results[0][0]))  # y is not the stream
+    assert_close(results[1], results[0], chain=4 * 9)
+
+
+def test_the_fused_kernel_refuses_a_rule_it_does_not_compute():
+    layer = Residual(GATED_OUT, 6, "time", input_size=3, method="fused")
+    with pytest.raises(ValueError, match="fused kernel computes minlstm and mingru"):
+        layer(torch.randn(2, 5, 3))
+
+
+@pytest.mark.parametrize("rule", [*RULES.values(), GATED_OUT])
+def test_every_rule_rotates_and_runs_every_path(rule):
+    """What the table's tests assume of a rule, for every entry of RULES (a new one is picked up as it is)."""
+    torch.manual_seed(0)
+    layer = Residual(rule, 5, "time", input_size=3).double()
+    x = torch.randn(2, 7, 3, dtype=torch.float64)
+    want = layer(x)
+    got = rotate(layer, steps=7)(x)
+    flat = lambda out: [out[0], *(out[1] if isinstance(out[1], tuple) else (out[1],))]  # noqa: E731
+    assert_close(flat(got), flat(want), chain=7)
+    layer.method = "sequential"
+    assert_close(flat(layer(x)), flat(want), chain=7)

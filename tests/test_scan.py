@@ -6,6 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rot90 import RULES, MinGRU, MinLSTM, Residual, scan
+from rot90.check import assert_close
 from rot90.scan import METHODS
 
 
@@ -25,7 +26,7 @@ def test_scan_matches_the_definition(method, T):
     f = torch.rand(3, T, 5, generator=g, dtype=torch.float64)
     b = torch.randn(3, T, 5, generator=g, dtype=torch.float64)
     h0 = torch.randn(3, 5, generator=g, dtype=torch.float64)
-    torch.testing.assert_close(scan(f, b, h0, method=method), reference(f, b, h0), atol=1e-12, rtol=0)
+    assert_close(scan(f, b, h0, method=method), reference(f, b, h0), chain=T)
 
 
 @pytest.mark.parametrize("method", METHODS)
@@ -39,8 +40,7 @@ def test_scan_gradients_match_the_definition(method):
         leaves = [a.clone().requires_grad_() for a in args]
         (fn(*leaves) * w).sum().backward()
         grads.append([leaf.grad for leaf in leaves])
-    for a, b in zip(*grads):
-        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
+    assert_close(grads[0], grads[1], chain=33)
     if method != "sequential":
         leaves = [a.clone().requires_grad_() for a in args]
         assert torch.autograd.gradcheck(lambda f, b, h0: scan(f, b, h0, method=method), leaves)
@@ -63,7 +63,8 @@ LAYERS = {"minlstm": MinLSTM, "mingru": MinGRU}
 @settings(max_examples=25, deadline=None)
 @given(rule=st.sampled_from(sorted(LAYERS)), B=st.integers(1, 3), T=st.integers(1, 40), D=st.integers(1, 5),
        H=st.integers(1, 6), with_h0=st.booleans(), gate_scale=st.sampled_from([0.1, 1.0, 30.0]),
-       method=st.sampled_from(["parallel", "fused", "compiled", "loop", "doubling"]), seed=st.integers(0, 2**16))
+       method=st.sampled_from(["parallel", "fused", "compiled", "loop", "doubling", "chunked"]),
+       seed=st.integers(0, 2**16))
 def test_parallel_equals_sequential_equals_step(rule, B, T, D, H, with_h0, gate_scale, method, seed):
     """Outputs, final state and all gradients agree; gate_scale=30 pushes gates to 0 and 1."""
     torch.manual_seed(seed)
@@ -94,7 +95,7 @@ def test_parallel_equals_sequential_equals_step(rule, B, T, D, H, with_h0, gate_
     ref = run("sequential")
     for mode in (method, "step"):
         for a, b in zip(ref, run(mode)):
-            torch.testing.assert_close(a, b, atol=1e-10, rtol=1e-10)
+            assert_close(b, a, chain=B * T)
 
 
 @pytest.mark.parametrize("rule", list(RULES))
@@ -107,11 +108,11 @@ def test_padded_batch_equals_each_sequence_alone(rule):
     y, state = layer(x, lengths=lengths)
     for b, n in enumerate(lengths.tolist()):
         y_b, state_b = layer(x[b:b + 1, :n])
-        torch.testing.assert_close(y[b:b + 1, :n], y_b, atol=1e-12, rtol=0)
+        assert_close(y[b:b + 1, :n], y_b, chain=7)
         assert torch.all(y[b, n:] == 0)
         for s, s_b in zip(state if isinstance(state, tuple) else (state,),
                           state_b if isinstance(state_b, tuple) else (state_b,)):
-            torch.testing.assert_close(s[b:b + 1], s_b, atol=1e-12, rtol=0)
+            assert_close(s[b:b + 1], s_b, chain=7)
 
 
 @pytest.mark.parametrize("rule", sorted(LAYERS))
@@ -132,8 +133,7 @@ def test_fused_kernel_with_lengths_and_h0_matches_the_reference(rule):
         results[method] = [y, h, xi.grad, hi.grad] + [p.grad.clone() for p in layer.parameters()]
     assert torch.all(results["fused"][0][1] == 0) and torch.equal(results["fused"][1][1], h0[1])
     for method in ("fused", "compiled", "doubling"):
-        for a, b in zip(results["sequential"], results[method]):
-            torch.testing.assert_close(b, a, atol=1e-12, rtol=0)
+        assert_close(results[method], results["sequential"], chain=4 * 9)
 
 
 def test_minlstm_gradients_stay_finite_where_both_gates_underflow():
@@ -161,7 +161,7 @@ def test_minlstm_gradients_stay_finite_where_both_gates_underflow():
         grads[name] = (y.detach(), p.grad)
     for a, b in zip(grads["kernel"], grads["reference"]):
         assert torch.isfinite(a).all() and torch.isfinite(b).all()
-        torch.testing.assert_close(a, b, atol=2e-4, rtol=1e-4)
+        assert_close(a, b, chain=2 * 30)
 
 
 @pytest.mark.parametrize("dtype,tol", [(torch.float32, 1e-4), (torch.bfloat16, 2e-2)])
@@ -179,7 +179,7 @@ def test_scan_is_robust_on_long_sequences(dtype, tol, regime):
     b = torch.randn(2, T, 8, generator=g) * 1e-2
     f, b = f.to(dtype), b.to(dtype)
     want = scan(f.double(), b.double(), method="loop")  # the same (rounded) inputs, in float64
-    for method in ("auto", "doubling"):
+    for method in ("auto", "doubling", "chunked"):
         fi, bi = f.clone().requires_grad_(), b.clone().requires_grad_()
         h = scan(fi, bi, method=method)
         h.float().sum().backward()
@@ -203,7 +203,7 @@ def test_auto_uses_the_kernel_and_falls_back_with_a_logged_reason(monkeypatch, c
     kernel._warn_once.cache_clear()
     with caplog.at_level("WARNING", logger="rot90"):
         assert choose(b) == "loop" and choose(b[:, :10]) == "doubling"
-        torch.testing.assert_close(layer(x)[0], fast, atol=1e-6, rtol=0)
+        assert_close(layer(x)[0], fast, chain=100)
     assert "compiled scan unavailable (no C++ compiler" in caplog.text
     with pytest.raises(ValueError, match="method 'compiled' needs"):
         scan(b, b, method="compiled")
@@ -213,5 +213,5 @@ def test_fused_kernel_refuses_what_it_cannot_run(monkeypatch):
     from rot90 import fused, kernel
 
     monkeypatch.setattr(kernel, "_library", lambda: "no C++ compiler (g++/c++) on PATH")
-    with pytest.raises(ValueError, match="fused minlstm kernel runs on CPU with a C\\+\\+ compiler"):
+    with pytest.raises(ValueError, match="fused kernel computes minlstm and mingru on the CPU with a C\\+\\+ compiler"):
         fused.fused_scan("minlstm", torch.zeros(1, 2, 6), torch.zeros(1, 2))

@@ -3,6 +3,7 @@
 import pytest
 import torch
 
+from rot90.check import assert_close
 from rot90.models.search import beam_search, greedy
 from rot90.models.seq2seq import RecurrentSeq2Seq
 from rot90.models.transformer import Transformer
@@ -44,7 +45,7 @@ def test_cached_steps_equal_teacher_forcing(name):
     for tok in tgt_in.unbind(1):
         logits, state = m.step(tok, state)
         steps.append(logits)
-    torch.testing.assert_close(torch.stack(steps, 1), full, atol=1e-5, rtol=1e-5)
+    assert_close(torch.stack(steps, 1), full, chain=4 * tgt_in.shape[1])  # a few layers, T steps each
 
 
 @pytest.mark.parametrize("name", VARIANTS)

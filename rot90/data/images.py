@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from ..extras import need
 from .io import DataError
 from .translation import download, iter_deb
 
@@ -47,7 +48,7 @@ def as_sequence(x: Tensor, order: str = "pixel") -> Tensor:
 
 def digits(test_fraction: float = 0.2, seed: int = 0) -> ImageSet:
     """scikit-learn's 1,797 8x8 digits, split at random (seeded) into train and test."""
-    from sklearn.datasets import load_digits
+    load_digits = need("sklearn.datasets", "all").load_digits
 
     d = load_digits()
     x = torch.tensor(d.images, dtype=torch.float32) / 16.0  # pixel values are 0..16

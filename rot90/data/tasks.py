@@ -19,6 +19,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor
 
+from ..extras import need
 from .io import DataError
 
 
@@ -88,7 +89,7 @@ def stream(task: str, batch: int, T: int, seed: int = 0, **kw) -> Iterator[Memor
 def number_pairs(lang: str = "fr", n: int = 1000, low: int = 0, high: int = 9999,
                  seed: int = 0) -> list[tuple[str, str]]:
     """n distinct numbers from [low, high] as (English words, `lang` words); n <= high - low + 1."""
-    from num2words import num2words
+    num2words = need("num2words", "nmt").num2words
 
     if lang not in ("fr", "de"):
         raise DataError(f"numbers: unsupported language {lang!r} (fr or de)")

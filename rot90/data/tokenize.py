@@ -15,6 +15,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..extras import need
 from .io import DataError
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
@@ -55,7 +56,7 @@ class SentencePiece:
     """A SentencePiece model (BPE or unigram) with pad=0, bos=1, eos=2, unk=3."""
 
     def __init__(self, model: bytes):
-        import sentencepiece as spm
+        spm = need("sentencepiece", "nmt")
 
         self.model = model
         self.sp = spm.SentencePieceProcessor(model_proto=model)
@@ -66,7 +67,7 @@ class SentencePiece:
     @classmethod
     def train(cls, texts: list[str], vocab_size: int = 8000, model_type: str = "bpe") -> SentencePiece:
         """Train on `texts` (the train split only), deterministically."""
-        import sentencepiece as spm
+        spm = need("sentencepiece", "nmt")
 
         if model_type not in ("bpe", "unigram"):
             raise DataError(f"unknown SentencePiece model type {model_type!r}: choose bpe or unigram")

@@ -30,6 +30,7 @@ from dataclasses import dataclass, field
 from html.parser import HTMLParser
 from pathlib import Path
 
+from ..extras import need
 from .io import DataError, atomic_write_text
 
 # Package names; `*` is resolved by apt-cache to the newest match; {lang} is the target language.
@@ -117,7 +118,7 @@ def read_mo(data: bytes) -> list[tuple[str, str]]:
 
 def read_po(data: bytes) -> list[tuple[str, str]]:
     """(msgid, msgstr) of a source catalog, fuzzy and obsolete entries skipped, singular only."""
-    import polib
+    polib = need("polib", "nmt")
 
     po = polib.pofile(data.decode("utf-8", errors="strict"))
     return [(e.msgid, e.msgstr_plural.get(0, "") if e.msgid_plural else e.msgstr)

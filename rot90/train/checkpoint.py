@@ -23,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..extras import need
+
 STEP = re.compile(r"step-(\d+)\.pt$")
 
 
@@ -103,7 +105,7 @@ def load_newest(folder: Path, warn=print) -> dict | None:
 def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: Path | None = None,
            extra: dict | None = None):
     """model.safetensors + config.json (+ tokenizer) in folder, each written atomically."""
-    from safetensors.torch import save_model
+    save_model = need("safetensors.torch", "train").save_model
 
     folder.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".model.")
@@ -121,7 +123,7 @@ def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: P
 
 def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
-    from safetensors.torch import load_model
+    load_model = need("safetensors.torch", "train").load_model
 
     from .. import models
 

@@ -86,7 +86,8 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without a better dev loss; 0: never
     time_budget: float = 0.0  # seconds of training, summed over resumed sessions, after which to stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
-    precision: str = "fp32"  # fp32 | bf16 (bf16 autocast on GPUs that support it)
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     compile: bool = False  # torch.compile the model
     deterministic: bool = False  # torch.use_deterministic_algorithms
     nonfinite_at: list[int] = field(default_factory=list)  # fault injection: steps whose loss is made NaN

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .. import __version__
+from ..extras import need
 from . import checkpoint as ckpt
 from .config import Config, ConfigError, differences
 
@@ -71,6 +72,35 @@ def _lr_lambda(cfg: Config):
     return factor
 
 
+def resolve_device(name: str) -> torch.device:
+    """train.device as a torch.device; under torchrun each rank takes cuda:LOCAL_RANK."""
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        raise ConfigError(f"train.device={name!r}: choose auto, cpu, cuda or cuda:N") from None
+    if device.type not in ("cpu", "cuda"):
+        raise ConfigError(f"train.device={name!r}: choose auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ConfigError(f"train.device={name!r}: no such CUDA device on this machine")
+    return device
+
+
+def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype for train.precision, or ConfigError where the device cannot run it."""
+    choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+    if precision not in choices:
+        raise ConfigError(f"train.precision={precision!r}: choose one of {', '.join(choices)}")
+    if precision == "fp16" and device.type != "cuda":
+        raise ConfigError(f"train.precision=fp16 needs a CUDA device (this run is on {device}): use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ConfigError(f"train.precision=bf16: {torch.cuda.get_device_name(device)} has no bfloat16: use fp16")
+    return choices[precision]
+
+
 class Trainer:
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
         self.cfg, self.out, self.log, self.board = cfg, Path(out), log, None
@@ -78,8 +108,9 @@ class Trainer:
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        self.device = torch.device(f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}" if torch.cuda.is_available()
-                                   else "cpu")
+        self.device = resolve_device(cfg.train.device)
+        self.amp_dtype = amp_dtype(cfg.train.precision, self.device)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         if cfg.data.batch_size % self.world:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
         if cfg.optim.name not in ("adamw", "sgd") or cfg.optim.schedule not in SCHEDULES:
@@ -216,23 +247,24 @@ class Trainer:
 
     def _step(self, net, model, opt, task, batch, step: int):
         net.train()
-        bf16 = self.cfg.train.precision == "bf16" and self.device.type == "cuda" and torch.cuda.is_bf16_supported()
-        autocast = torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=bf16)
-        with autocast:
+        amp = self.amp_dtype is not None
+        with torch.autocast(self.device.type, dtype=self.amp_dtype or torch.float32, enabled=amp):
             total, count = task.loss(net, batch)
         count = self._all_reduce(count.to(self.device, torch.float64).clone())
         loss = total * (self.world / count.item())  # DDP averages gradients: the mean over the global batch
         if step in self.cfg.train.nonfinite_at:
             loss = loss * float("nan")
         opt.zero_grad(set_to_none=True)
-        loss.backward()
+        self.scaler.scale(loss).backward()  # fp16: the loss scaled so that small gradients stay representable
+        self.scaler.unscale_(opt)
         clip = self.cfg.optim.clip if self.cfg.optim.clip > 0 else float("inf")
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), clip)  # the norm before clipping
         finite = torch.tensor(float(torch.isfinite(loss).item() and torch.isfinite(grad_norm).item()),
                               device=self.device)
         finite = bool(self._all_reduce(finite, dist.ReduceOp.MIN if self.world > 1 else None).item())
         if finite:
-            opt.step()
+            self.scaler.step(opt)
+        self.scaler.update()
         reported = self._all_reduce(total.detach().to(torch.float64).clone()) / count
         return reported.item(), int(count.item()), grad_norm.item(), finite
 
@@ -301,7 +333,7 @@ class Trainer:
     def _progress(self, initial: int):
         if self.rank != 0:
             return None
-        from tqdm import tqdm
+        tqdm = need("tqdm", "train").tqdm
 
         return tqdm(total=self.cfg.train.steps, initial=initial, disable=None, unit="step", dynamic_ncols=True)
 
