@@ -79,7 +79,7 @@ def contenders(d: int) -> dict[str, Callable[[], nn.Module]]:
         "rot90.LSTM residual": lambda: LSTM(d, d, batch_first=True, impl="residual"),
         "transformer (sdpa)": lambda: CausalTransformerLayer(d),
     }
-    for method in ("parallel", "fused", "compiled", "doubling", "loop"):
+    for method in ("parallel", "fused", "compiled", "chunked", "doubling", "loop"):
         make[f"rot90.MinLSTM {method}"] = lambda m=method: MinLSTM(d, d, method=m)
     return make
 

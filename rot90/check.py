@@ -11,6 +11,7 @@ dependent operations: `bound(dtype, chain)` is that allowance, the same on every
 from __future__ import annotations
 
 import itertools
+import warnings
 from dataclasses import dataclass
 
 import torch
@@ -30,17 +31,20 @@ class Case:
     batch_first: bool = False
     initial_state: bool = False
     packed: bool = False
+    proj_size: int = 0  # LSTM only: h = W_hr (o * tanh(c))
 
     def __str__(self):
         flags = [f"{self.num_layers} layer" + ("s" if self.num_layers > 1 else "")]
         flags += [name for name, on in [("bidirectional", self.bidirectional), ("batch_first", self.batch_first),
                                         ("h0", self.initial_state), ("packed", self.packed)] if on]
+        flags += [f"proj_size={self.proj_size}"] if self.proj_size else []
         return ", ".join(flags)
 
 
-def cases(full: bool = True) -> list[Case]:
+def cases(full: bool = True, proj_size: int = 0) -> list[Case]:
     """Every combination (full) or a spread of them that still covers each option."""
-    grid = [Case(*c) for c in itertools.product([1, 2, 3], [False, True], [False, True], [False, True], [False, True])]
+    grid = [Case(*c, proj_size=proj_size)
+            for c in itertools.product([1, 2, 3], [False, True], [False, True], [False, True], [False, True])]
     return grid if full else grid[::5]
 
 
@@ -95,9 +99,12 @@ def compare_with_torch(kind: str, case: Case, impl: str = "residual", seed: int 
     g = torch.Generator().manual_seed(seed)
     torch_cls, ours_cls = {"LSTM": (torch.nn.LSTM, rnn.LSTM), "GRU": (torch.nn.GRU, rnn.GRU)}[kind]
     kw = dict(num_layers=case.num_layers, bidirectional=case.bidirectional, batch_first=case.batch_first)
+    if case.proj_size:
+        kw["proj_size"] = case.proj_size
     with torch.random.fork_rng():
         torch.manual_seed(seed)
         ref = torch_cls(input_size, hidden_size, **kw).to(dtype)
+    warnings.filterwarnings("ignore", "LSTM with projections is not supported with oneDNN")  # torch's, not ours
     ours = ours_cls(input_size, hidden_size, impl=impl, **kw).to(dtype)
     ours.load_state_dict(ref.state_dict())
 
@@ -106,7 +113,8 @@ def compare_with_torch(kind: str, case: Case, impl: str = "residual", seed: int 
     D = 2 if case.bidirectional else 1
     hx = None
     if case.initial_state:
-        h = [torch.randn(case.num_layers * D, batch, hidden_size, generator=g, dtype=dtype) for _ in range(2)]
+        h = [torch.randn(case.num_layers * D, batch, size, generator=g, dtype=dtype)
+             for size in (case.proj_size or hidden_size, hidden_size)]
         hx = tuple(h) if kind == "LSTM" else h[0]
 
     lengths = torch.randint(1, steps + 1, (batch,), generator=g)  # unsorted, so the permutation is exercised
@@ -152,11 +160,13 @@ def rotation_difference(rule: str, seed: int = 0, input_size: int = 5, hidden_si
 def report(full: bool = False) -> list[tuple[str, str, float, float]]:
     """Rows (what, case, largest relative error, its bound) for the check table, in float32."""
     rows = []
-    for kind, impl in itertools.product(["LSTM", "GRU"], ["residual", "fused"]):
-        diffs = {c: compare_with_torch(kind, c, impl) for c in cases(full)}
+    for kind, impl, proj in [(k, i, 0) for k in ("LSTM", "GRU") for i in ("residual", "fused")] + \
+            [("LSTM", "residual", 3), ("LSTM", "fused", 3)]:
+        diffs = {c: compare_with_torch(kind, c, impl) for c in cases(full, proj)}
         worst = max(diffs, key=diffs.get)
-        rows.append((f"rot90.{kind}({impl}) vs torch.nn.{kind}", f"{len(diffs)} cases, worst: {worst}",
-                     diffs[worst], bound(torch.float32, chain(Case(num_layers=3)))))
+        what = f"rot90.{kind}({impl}{', proj_size=3' if proj else ''}) vs torch.nn.{kind}"
+        rows.append((what, f"{len(diffs)} cases, worst: {worst}", diffs[worst],
+                     bound(torch.float32, chain(Case(num_layers=3)))))
     for rule in RULES:
         there, back = rotation_difference(rule)
         rows.append((f"rotate({rule} layer, T=9) vs layer", "outputs + final state", there, bound(torch.float32, 9)))

@@ -49,8 +49,11 @@ class _TorchRNN(nn.Module):
                  proj_size: int = 0, device=None, dtype=None, *, impl: str = "residual"):
         super().__init__()
         name = type(self).__name__
-        if proj_size:
-            raise ValueError(f"rot90.{name}: proj_size={proj_size} is not supported (use proj_size=0)")
+        if proj_size and type(self) is not LSTM:
+            raise ValueError(f"rot90.{name}: proj_size argument is only supported for LSTM, not RNN or GRU")
+        if not 0 <= proj_size < hidden_size:
+            raise ValueError(f"rot90.{name}: proj_size must be >= 0 and smaller than hidden_size={hidden_size}, "
+                             f"got {proj_size}")
         if impl not in ("residual", "fused"):
             raise ValueError(f"rot90.{name}: unknown impl {impl!r}: choose 'residual' or 'fused'")
         if not (0 <= dropout <= 1):
@@ -61,16 +64,18 @@ class _TorchRNN(nn.Module):
         self.rule = get_rule(self.rule_name)
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
-        self.bidirectional, self.proj_size, self.impl = bidirectional, 0, impl
-        rows, D = self.rule.n * hidden_size, 2 if bidirectional else 1
-        self._names = []  # torch's flat order: per layer, per direction: w_ih, w_hh, b_ih, b_hh
+        self.bidirectional, self.proj_size, self.impl = bidirectional, proj_size, impl
+        rows, D, out = self.rule.n * hidden_size, 2 if bidirectional else 1, proj_size or hidden_size
+        self._names = []  # torch's flat order: per layer, per direction: w_ih, w_hh, b_ih, b_hh, w_hr
         for layer in range(num_layers):
             for d in range(D):
                 sfx = f"_l{layer}" + ("_reverse" if d else "")
-                shapes = [("weight_ih", (rows, input_size if layer == 0 else hidden_size * D)),
-                          ("weight_hh", (rows, hidden_size))]
+                shapes = [("weight_ih", (rows, input_size if layer == 0 else out * D)),
+                          ("weight_hh", (rows, out))]
                 if bias:
                     shapes += [("bias_ih", (rows,)), ("bias_hh", (rows,))]
+                if proj_size:
+                    shapes += [("weight_hr", (proj_size, hidden_size))]
                 for key, shape in shapes:
                     self.register_parameter(key + sfx, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
                     self._names.append(key + sfx)
@@ -86,14 +91,14 @@ class _TorchRNN(nn.Module):
 
     @property
     def all_weights(self) -> list[list[Tensor]]:
-        per = 4 if self.bias else 2
+        per = (4 if self.bias else 2) + (1 if self.proj_size else 0)
         flat = [getattr(self, n) for n in self._names]
         return [flat[k:k + per] for k in range(0, len(flat), per)]
 
     def weights(self, layer: int, reverse: bool) -> Weights:
         sfx = f"_l{layer}" + ("_reverse" if reverse else "")
         get = lambda key: getattr(self, key + sfx, None)  # noqa: E731
-        return Weights(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"))
+        return Weights(get("weight_ih"), get("weight_hh"), get("bias_ih"), get("bias_hh"), get("weight_hr"))
 
     def as_residual(self):
         """This one-layer, one-direction RNN as a rot90.Residual time layer sharing its parameters.
@@ -102,19 +107,21 @@ class _TorchRNN(nn.Module):
         """
         from .residual import Residual
 
-        if self.num_layers != 1 or self.bidirectional or self.proj_size:
-            raise ArgumentError(f"rot90.{type(self).__name__}: only a one-layer, one-direction RNN without a "
-                                f"projection is one residual stream (got {self!r})")
-        layer = Residual(self.rule, self.hidden_size, "time", self.input_size, bias=self.bias)
+        if self.num_layers != 1 or self.bidirectional:
+            raise ArgumentError(f"rot90.{type(self).__name__}: only a one-layer, one-direction RNN is one "
+                                f"residual stream (got {self!r})")
+        layer = Residual(self.rule, self.hidden_size, "time", self.input_size, bias=self.bias,
+                         proj_size=self.proj_size)
         cell = layer.cells[0]
-        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+        for key in ("weight_ih", "weight_hh", "bias_ih", "bias_hh", "weight_hr"):
             if (p := getattr(self, f"{key}_l0", None)) is not None:
                 setattr(cell, key, p)
         return layer
 
     def extra_repr(self):
         s = f"{self.input_size}, {self.hidden_size}, num_layers={self.num_layers}"
-        for key, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False)]:
+        for key, default in [("bias", True), ("batch_first", False), ("dropout", 0.0), ("bidirectional", False),
+                             ("proj_size", 0)]:
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
         return s + (f", impl={self.impl!r}" if self.impl != "residual" else "")
@@ -181,17 +188,19 @@ class _TorchRNN(nn.Module):
     def _initial(self, hx, x: Tensor, unbatched: bool):
         """(h0, c0) as (L*D, B, H) tensors in the caller's batch order; c0 None for GRU."""
         D, B = 2 if self.bidirectional else 1, x.shape[1]
-        want = (self.num_layers * D, self.hidden_size) if unbatched else (self.num_layers * D, B, self.hidden_size)
         lstm = self.rule.separate_output
+        sizes = (self.proj_size or self.hidden_size, self.hidden_size)  # h: the output, c: the stream
         if hx is None:
-            z = x.new_zeros(self.num_layers * D, B, self.hidden_size)
-            return z, (z if lstm else None)
+            return x.new_zeros(self.num_layers * D, B, sizes[0]), (x.new_zeros(self.num_layers * D, B, sizes[1])
+                                                                  if lstm else None)
         parts = hx if lstm else (hx,)
         if lstm and not (isinstance(hx, tuple) and len(hx) == 2):
             raise ArgumentError(f"rot90.LSTM: hx must be a tuple (h_0, c_0), got {type(hx).__name__}")
-        for name, t in zip(("h_0", "c_0"), parts):
-            if tuple(t.shape) != want:
-                raise ArgumentError(f"rot90.{type(self).__name__}: {name} has shape {tuple(t.shape)}, expected {want}")
+        for name, t, size in zip(("h_0", "c_0"), parts, sizes):
+            want = (self.num_layers * D, size) if unbatched else (self.num_layers * D, B, size)
+            got = tuple(t.shape) if isinstance(t, Tensor) else type(t).__name__
+            if got != want:
+                raise ArgumentError(f"rot90.{type(self).__name__}: {name} has shape {got}, expected {want}")
         parts = [t.unsqueeze(1) if unbatched else t for t in parts]
         return parts[0], (parts[1] if lstm else None)
 

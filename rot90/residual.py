@@ -38,9 +38,10 @@ class Weights(NamedTuple):
     """One block's parameters, named as torch.nn.LSTMCell names them; None where absent."""
 
     weight_ih: Tensor | None  # (n*H, I): W
-    weight_hh: Tensor | None  # (n*H, H): U
+    weight_hh: Tensor | None  # (n*H, P): U, over the output y (P = H, or proj_size)
     bias_ih: Tensor | None
     bias_hh: Tensor | None
+    weight_hr: Tensor | None = None  # (P, H): the output's projection (LSTMP, Sak et al. 2014), or none
 
 
 def project(w: Weights, x: Tensor | None) -> Tensor | None:
@@ -50,12 +51,18 @@ def project(w: Weights, x: Tensor | None) -> Tensor | None:
     return nn.functional.linear(x, w.weight_ih, w.bias_ih)
 
 
+def output(rule: Rule, w: Weights, s: Tensor, o: Tensor | None) -> Tensor:
+    """y = out(s, o), projected by W_hr where the block has a projection: (..., H) -> (..., P)."""
+    y = rule.out(s, o)
+    return y if w.weight_hr is None else nn.functional.linear(y, w.weight_hr)
+
+
 def update(rule: Rule, w: Weights, px: Tensor | None, y: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
     """One step of the stream: (y_{k-1}, s_{k-1}) -> (y_k, s_k), given px = W x_k + b_ih."""
     py = None if w.weight_hh is None else nn.functional.linear(y, w.weight_hh, w.bias_hh)
     f, i, u, o = rule.gates(px, py)
     s = f * s + i * u
-    return rule.out(s, o), s
+    return output(rule, w, s, o), s
 
 
 def integrate(rule: Rule, ws: Sequence[Weights], pxs, y: Tensor, s: Tensor, mask: Tensor | None = None):
@@ -84,10 +91,11 @@ class Cell(nn.Module):
     """The parameters of one block: W over the input, U over the stream, with biases.
 
     input_size 0 means no input (a depth block of a state-reading rule reads only the
-    stream); gate-decoupled rules (minlstm, mingru) have no U.
+    stream); gate-decoupled rules (minlstm, mingru) have no U. proj_size > 0 projects the
+    output of a rule whose output is not its stream (the LSTM's h = W_hr (o * tanh(c))).
     """
 
-    def __init__(self, rule: str | Rule, input_size: int, hidden_size: int, bias: bool = True):
+    def __init__(self, rule: str | Rule, input_size: int, hidden_size: int, bias: bool = True, proj_size: int = 0):
         super().__init__()
         self.rule = get_rule(rule)
         if hidden_size <= 0 or input_size < 0:
@@ -95,7 +103,10 @@ class Cell(nn.Module):
                              f"got input_size={input_size}, hidden_size={hidden_size}")
         if input_size == 0 and not self.rule.reads_state:
             raise ValueError(f"rule {self.rule.name!r} reads only its input: input_size must be > 0")
-        self.input_size, self.hidden_size = input_size, hidden_size
+        if proj_size and not (self.rule.separate_output and 0 < proj_size < hidden_size):
+            raise ValueError(f"{self.rule.name} cell: proj_size={proj_size} needs a rule whose output is not its "
+                             f"stream (lstm) and 0 < proj_size < hidden_size={hidden_size}")
+        self.input_size, self.hidden_size, self.proj_size = input_size, hidden_size, proj_size
         rows = self.rule.n * hidden_size
 
         def param(*shape):
@@ -103,8 +114,9 @@ class Cell(nn.Module):
 
         self.weight_ih = param(rows, input_size) if input_size else None
         self.bias_ih = param(rows) if bias and input_size else None
-        self.weight_hh = param(rows, hidden_size) if self.rule.reads_state else None
+        self.weight_hh = param(rows, proj_size or hidden_size) if self.rule.reads_state else None
         self.bias_hh = param(rows) if bias and self.rule.reads_state else None
+        self.weight_hr = param(proj_size, hidden_size) if proj_size else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -119,18 +131,18 @@ class Cell(nn.Module):
 
     @property
     def weights(self) -> Weights:
-        return Weights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh)
+        return Weights(self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, self.weight_hr)
 
     def forward(self, x: Tensor | None, y: Tensor, s: Tensor) -> tuple[Tensor, Tensor]:
         """One update from input x_k (B, I) or None: (y_{k-1}, s_{k-1}) -> (y_k, s_k)."""
         return update(self.rule, self.weights, project(self.weights, x), y, s)
 
 
-def _split(rule: Rule, state: State | None, like: Tensor) -> tuple[Tensor, Tensor]:
-    """(y, s) from a caller's state, each checked against `like` (B, H): the kernels trust these shapes."""
+def _split(rule: Rule, state: State | None, like: Tensor, y_like: Tensor | None = None) -> tuple[Tensor, Tensor]:
+    """(y, s) from a caller's state, checked against `y_like` (B, P) and `like` (B, H): the kernels trust shapes."""
+    y_like = like if y_like is None else y_like
     if state is None:
-        z = torch.zeros_like(like)
-        return z, z
+        return torch.zeros_like(y_like), torch.zeros_like(like)
     if rule.separate_output:
         if not isinstance(state, tuple) or len(state) != 2:
             raise ArgumentError(f"rule {rule.name!r} has state (y, s): pass a pair of tensors")
@@ -139,11 +151,11 @@ def _split(rule: Rule, state: State | None, like: Tensor) -> tuple[Tensor, Tenso
         raise ArgumentError(f"rule {rule.name!r} has a single state tensor s, not a tuple")
     else:
         parts = (state, state)
-    for t in parts:
+    for t, ref in zip(parts, (y_like, like)):
         if not isinstance(t, Tensor):
             raise ArgumentError(f"{rule.name}: the state must be tensors, got {type(t).__name__}")
-        if t.shape != like.shape:
-            raise ArgumentError(f"{rule.name}: the state has shape {tuple(t.shape)}, expected {tuple(like.shape)}")
+        if t.shape != ref.shape:
+            raise ArgumentError(f"{rule.name}: the state has shape {tuple(t.shape)}, expected {tuple(ref.shape)}")
         if t.device != like.device:
             raise ArgumentError(f"{rule.name}: the state is on {t.device}, the input on {like.device}")
     return parts
@@ -183,12 +195,14 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
     ("compiled", "loop", "doubling") the rules + scan reference with that method.
     """
     T, B = x.shape[:2]
-    H = w.weight_hh.shape[1] if w.weight_hh is not None else w.weight_ih.shape[0] // rule.n
-    y0, s0 = _split(rule, state, x.new_zeros(B, H))
+    H = (w.weight_hh if w.weight_hh is not None else w.weight_ih).shape[0] // rule.n
+    P = H if w.weight_hr is None else w.weight_hr.shape[0]
+    y0, s0 = _split(rule, state, x.new_zeros(B, H), x.new_zeros(B, P))
     lengths = check_lengths(lengths, B, T)
     if T == 0:  # no steps: nothing out, the state as it came in, on every path
-        return x.new_zeros(0, B, H), _join(rule, y0, s0)
-    if not rule.reads_state and (method == "fused" or (method == "parallel" and fused.supported(rule, x))):
+        return x.new_zeros(0, B, P), _join(rule, y0, s0)
+    fast = w.weight_hr is None and fused.supported(rule, x)
+    if not rule.reads_state and (method == "fused" or (method == "parallel" and fast)):
         px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)
         h, h_last = fused.fused_scan(rule, px, s0, lengths)
         return h.transpose(0, 1), _join(rule, h_last, h_last)
@@ -203,11 +217,11 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
     if mask is not None:  # past its end a sequence keeps its state: f = 1, b = 0
         f, b = torch.where(mask, f, 1.0), b * mask
     s = scan(f, b, s0, dim=0, method="auto" if method == "parallel" else method)  # (T, B, H)
-    y = rule.out(s, o)  # the rule's output on every path, not only where it is the stream
+    y = output(rule, w, s, o)  # the rule's output on every path, not only where it is the stream
     if mask is None:
         return y, _join(rule, y[-1], s[-1])
     # Padding carried s, so s[-1] is each sequence's last; y is taken at each last real step.
-    last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, H)
+    last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, P)
     y_T = torch.where(lengths.to(x.device)[:, None] > 0, y.gather(0, last)[0], y0)
     return y * mask, _join(rule, y_T, s[-1])
 
@@ -225,7 +239,8 @@ class Residual(nn.Module):
     """
 
     def __init__(self, rule: str | Rule, hidden_size: int, axis: str = "time", input_size: int | None = None,
-                 layers: int = 1, tied: bool = False, bias: bool = True, method: str = "parallel"):
+                 layers: int = 1, tied: bool = False, bias: bool = True, method: str = "parallel",
+                 proj_size: int = 0):
         super().__init__()
         self.rule = get_rule(rule)
         if axis not in ("time", "depth"):
@@ -233,20 +248,25 @@ class Residual(nn.Module):
         if layers < 1:
             raise ValueError(f"layers must be >= 1, got {layers}")
         self.axis, self.hidden_size, self.layers, self.tied, self.method = axis, hidden_size, layers, tied, method
+        self.proj_size = proj_size
         if axis == "time":
             self.input_size = hidden_size if input_size is None else input_size
-            self.cells = nn.ModuleList([Cell(self.rule, self.input_size, hidden_size, bias)])
+            self.cells = nn.ModuleList([Cell(self.rule, self.input_size, hidden_size, bias, proj_size)])
             self.tied = True
             return
         self.input_size = 0 if input_size is None else input_size
+        if proj_size and not self.input_size:
+            raise ValueError("a depth stack whose input is its stream cannot project its output (proj_size > 0): "
+                             "the stream starts as the input")
         # A depth block of a gate-decoupled rule reads the stream as its input x.
         cell_in = self.input_size or (0 if self.rule.reads_state else hidden_size)
         n_cells = 1 if tied else layers
-        self.cells = nn.ModuleList([Cell(self.rule, cell_in, hidden_size, bias) for _ in range(n_cells)])
+        self.cells = nn.ModuleList([Cell(self.rule, cell_in, hidden_size, bias, proj_size) for _ in range(n_cells)])
 
     def extra_repr(self):
         return (f"rule={self.rule.name}, axis={self.axis}, input_size={self.input_size}, "
-                f"hidden_size={self.hidden_size}, layers={self.layers}, tied={self.tied}")
+                f"hidden_size={self.hidden_size}, layers={self.layers}, tied={self.tied}"
+                + (f", proj_size={self.proj_size}" if self.proj_size else ""))
 
     def forward(self, x: Tensor, state: State | None = None, lengths: Tensor | None = None):
         if self.axis == "time":
@@ -262,7 +282,9 @@ class Residual(nn.Module):
             self._check(x, 3, self.input_size, "(B, layers, input_size)")
             if x.shape[1] != self.layers:
                 raise ArgumentError(f"depth stack of {self.layers} blocks got {x.shape[1]} injected inputs")
-            y, s = _split(self.rule, state, x.new_zeros(x.shape[0], self.hidden_size))
+            B = x.shape[0]
+            y, s = _split(self.rule, state, x.new_zeros(B, self.hidden_size), x.new_zeros(B, self.proj_size
+                                                                                           or self.hidden_size))
             ws = [c.weights for c in cells]
             ys, last = integrate(self.rule, ws, [project(w, x_k) for w, x_k in zip(ws, x.unbind(1))], y, s)
         else:  # the stream is the input: it starts as x
@@ -312,11 +334,9 @@ def rotate(module: nn.Module, steps: int | None = None) -> Residual:
     if isinstance(module, (nn.LSTM, nn.GRU)):
         from . import nn as drop_in
 
-        if module.proj_size if isinstance(module, nn.LSTM) else False:
-            raise ArgumentError("rotate: an LSTM with a projection (proj_size > 0) is not supported")
         ours = getattr(drop_in, type(module).__name__)(module.input_size, module.hidden_size, module.num_layers,
                                                        module.bias, module.batch_first, module.dropout,
-                                                       module.bidirectional)
+                                                       module.bidirectional, module.proj_size)
         ours.load_state_dict(module.state_dict())
         module = ours.to(next(module.parameters()).device, next(module.parameters()).dtype)
     if hasattr(module, "as_residual"):  # rot90.LSTM / rot90.GRU
@@ -327,7 +347,8 @@ def rotate(module: nn.Module, steps: int | None = None) -> Residual:
     if module.axis == "time":
         if steps is None or steps < 1:
             raise ValueError("rotate(time layer) needs steps=T >= 1: the depth of the stack it becomes")
-        out = Residual(module.rule, module.hidden_size, "depth", module.input_size, steps, tied=True)
+        out = Residual(module.rule, module.hidden_size, "depth", module.input_size, steps, tied=True,
+                       proj_size=module.proj_size)
     else:
         if steps is not None and steps != module.layers:
             raise ValueError(f"rotate(stack): steps={steps} differs from the stack's {module.layers} layers")
@@ -337,6 +358,7 @@ def rotate(module: nn.Module, steps: int | None = None) -> Residual:
         if not module.input_size:
             raise ValueError("cannot rotate a depth stack whose input is its own stream: a time layer needs "
                              "an injected input per step; build it with input_size > 0")
-        out = Residual(module.rule, module.hidden_size, "time", module.input_size, method=module.method)
+        out = Residual(module.rule, module.hidden_size, "time", module.input_size, method=module.method,
+                       proj_size=module.proj_size)
     out.cells = module.cells
     return out

@@ -83,3 +83,18 @@ def test_rotate_what_users_hold(kind, source):
         y, last = m(x.transpose(0, 1), state)
         got = [y.transpose(0, 1)] + [t[None] for t in (last if isinstance(last, tuple) else (last,))]
         assert_close(got, [want[0]] + list(want[1] if isinstance(want[1], tuple) else (want[1],)), chain=2 * 6)
+
+
+def test_rotate_an_lstm_with_a_projection():
+    """LSTMP: the blocks of the stack carry the same projection, and the rotation still holds."""
+    torch.manual_seed(0)
+    ref = torch.nn.LSTM(3, 6, proj_size=2)
+    layer = rot90.LSTM(3, 6, proj_size=2)
+    layer.load_state_dict(ref.state_dict())
+    x, hx = torch.randn(5, 2, 3), (torch.randn(1, 2, 2), torch.randn(1, 2, 6))
+    want = ref(x, hx)
+    stack = rotate(layer, steps=5)
+    assert stack.proj_size == 2 and stack.cells[0].weight_hr is layer.weight_hr_l0
+    for m in (stack, rotate(stack)):
+        y, (h, c) = m(x.transpose(0, 1), (hx[0][0], hx[1][0]))
+        assert_close([y.transpose(0, 1), h[None], c[None]], [want[0], *want[1]], chain=2 * 5)

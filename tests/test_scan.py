@@ -95,7 +95,7 @@ def test_parallel_equals_sequential_equals_step(rule, B, T, D, H, with_h0, gate_
     ref = run("sequential")
     for mode in (method, "step"):
         for a, b in zip(ref, run(mode)):
-            assert_close(b, a, chain=B * T)
+            assert_close(b, a, chain=B * T + D + 3 * H)  # the reductions: over B*T (weights), D and 3H (matmuls)
 
 
 @pytest.mark.parametrize("rule", list(RULES))

@@ -154,11 +154,35 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
          "data.path '/nope': expected a folder with train.txt"),
         (["train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "x")], "missing.toml: no such config file"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.task=dance"], "data.task: unknown task 'dance'"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "train.precision=fp8"],
+         "train.precision='fp8': choose one of fp32, bf16, fp16"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "train.device=tpu"],
+         "train.device='tpu': choose auto, cpu, cuda or cuda:N"),
     ]
+    if not torch.cuda.is_available():
+        cases += [(["train", "--out", str(tmp_path / "x"), "--set", "train.precision=fp16"],
+                   "train.precision=fp16 needs a CUDA device (this run is on cpu)"),
+                  (["train", "--out", str(tmp_path / "x"), "--set", "train.device=cuda"],
+                   "train.device='cuda:0': no such CUDA device")]
     for argv, message in cases:
         assert main(argv) == 2, argv
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "x").exists(), argv  # refused before the run folder was made
+
+
+def test_bf16_on_the_cpu_trains_under_autocast(tmp_path, monkeypatch):
+    seen = []
+    real = torch.autocast
+
+    def spy(device_type, dtype=None, enabled=True, **kw):
+        seen.append((device_type, dtype, enabled))
+        return real(device_type, dtype=dtype, enabled=enabled, **kw)
+
+    monkeypatch.setattr(torch, "autocast", spy)
+    assert main(args(tmp_path, 3, "train.precision=bf16")) == 0
+    assert ("cpu", torch.bfloat16, True) in seen  # bf16 is what it says: not fp32 without a word
+    assert all(v == v for v in losses(tmp_path).values())
 
 
 def test_a_folder_of_another_config_is_refused_unless_forced(tmp_path, capsys):
