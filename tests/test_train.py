@@ -5,6 +5,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 import pytest
 import torch
@@ -105,7 +106,7 @@ def test_nonfinite_steps_are_skipped_counted_and_abort(tmp_path, capsys):
     s = train(cfg, tmp_path / "a", log=print)
     assert s["skipped"] == 1 and s["step"] == 10
     assert "step 3: non-finite loss or gradient, step skipped" in capsys.readouterr().out
-    state = ckpt.load_newest(tmp_path / "a" / "ckpt")
+    state = ckpt.load_newest(tmp_path / "a" / "ckpt")[0]
     assert state["skipped"] == 1 and all(torch.isfinite(v).all() for v in state["model"].values())
     code = main(args(tmp_path / "b", 10, "train.nonfinite_at=[5, 6, 7]", "train.max_nonfinite=3"))
     assert code == 2
@@ -128,7 +129,7 @@ def test_full_disk_keeps_the_previous_checkpoint(tmp_path, monkeypatch, capsys):
     err = capsys.readouterr().err
     assert "could not write the checkpoint of step 8" in err and "No space left on device" in err
     assert (tmp_path / "ckpt" / "latest").read_text().strip() == "step-0000004.pt"
-    assert ckpt.load_newest(tmp_path / "ckpt")["step"] == 4
+    assert ckpt.load_newest(tmp_path / "ckpt")[0]["step"] == 4
     assert sorted(p.name for p in (tmp_path / "ckpt").iterdir()) == ["latest", "step-0000004.pt"]  # nothing torn
 
 
@@ -137,7 +138,7 @@ def test_export_loads_and_plot(tmp_path):
     model, info = rot90.load(tmp_path)
     assert info["task"] == "copy" and info["model_args"]["hidden"] == 16
     x = torch.randint(0, 10, (2, 15))
-    state = ckpt.load_newest(tmp_path / "ckpt")
+    state = ckpt.load_newest(tmp_path / "ckpt")[0]
     twin = rot90.models.SequenceModel(**info["model_args"])
     twin.load_state_dict(state["model"])
     assert torch.equal(model(x), twin.eval()(x))
@@ -155,7 +156,17 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
         (["train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "x")], "missing.toml: no such config file"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.task=dance"], "data.task: unknown task 'dance'"),
         (["train", "--out", str(tmp_path / "x"), "--set", "train.precision=fp8"],
-         "train.precision='fp8': choose one of fp32, bf16, fp16"),
+         "train.precision='fp8': must be fp32, bf16 or fp16"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "train.steps=-5"], "train.steps=-5: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "train.keep=0"], "train.keep=0: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "data.epoch_batches=0"],
+         "data.epoch_batches=0: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "model.hidden=-4"], "model.hidden=-4: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "optim.lr=inf"], "optim.lr=inf: must be finite and >= 0"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "optim.lr=nan"], "optim.lr=nan: must be finite and >= 0"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "train.log_every=0"], "train.log_every=0: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "data.batch_size=0"], "data.batch_size=0: must be >= 1"),
+        (["train", "--out", str(tmp_path / "x"), "--set", "model.dropout=1.5"], "model.dropout=1.5: must be in [0, 1)"),
         (["train", "--out", str(tmp_path / "x"), "--set", "train.device=tpu"],
          "train.device='tpu': choose auto, cpu, cuda or cuda:N"),
     ]
@@ -213,8 +224,21 @@ def test_config_file_and_overrides(tmp_path):
     assert (cfg.model.rule, cfg.model.hidden, cfg.model.layers, cfg.optim.lr) == ("minlstm", 32, 2, 1.0)
     with pytest.raises(ConfigError, match="unknown key 'trian'"):
         load(None, ["trian.steps=3"])
-    with pytest.raises(TrainError, match="non-finite weights"):
-        raise TrainError("step 1: non-finite weights; not writing a checkpoint")
+
+
+def test_nonfinite_weights_are_never_checkpointed(tmp_path, monkeypatch, capsys):
+    real = torch.optim.AdamW.step
+
+    def poisoned(self, *a, **kw):  # an update that leaves a weight NaN although its gradient was finite
+        out = real(self, *a, **kw)
+        with torch.no_grad():
+            self.param_groups[0]["params"][0].fill_(float("nan"))
+        return out
+
+    monkeypatch.setattr(torch.optim.AdamW, "step", poisoned)
+    assert main(args(tmp_path, 8, "train.max_nonfinite=100")) == 2
+    assert "non-finite weights; not writing a checkpoint" in capsys.readouterr().err
+    assert not list((tmp_path / "ckpt").glob("step-*.pt"))
 
 
 @pytest.mark.parametrize("name", sorted(p.stem for p in (__import__("pathlib").Path(__file__).parent.parent
@@ -232,7 +256,7 @@ def test_best_checkpoint_and_early_stopping(tmp_path, capsys):
     assert code == 0
     assert "stopping early at step 8: no better dev loss in 3 evaluations" in capsys.readouterr().err
     best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
-    assert best["step"] == 2 and ckpt.load_newest(tmp_path / "ckpt")["step"] == 8
+    assert best["step"] == 2 and ckpt.load_newest(tmp_path / "ckpt")[0]["step"] == 8
 
 
 def test_a_torn_metrics_line_is_dropped_on_resume(tmp_path, straight):
@@ -297,3 +321,77 @@ def test_every_model_class_exports_and_loads(name, tmp_path):
     loaded, _ = rot90.load(tmp_path)
     x = torch.rand(2, 64) if name == "DepthModel" else torch.randint(0, 5, (2, 7))
     assert torch.equal(loaded(x), model.eval()(x))
+
+
+# Pauses the CLI's run after logging step 5 until the file argv[1] exists: a live run, held at a fixed point.
+PAUSED_AT_5 = """
+import pathlib, sys, time
+from rot90.cli import main
+from rot90.train.trainer import Trainer
+log, go = Trainer._metrics, pathlib.Path(sys.argv[1])
+def metrics(self, row, bar):
+    log(self, row, bar)
+    if row.get("step") == 5 and "loss" in row:
+        (go.parent / "paused").touch()
+        while not go.exists():
+            time.sleep(0.05)
+Trainer._metrics = metrics
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def snapshot(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+def test_a_second_run_on_a_live_folder_is_refused(tmp_path, straight):
+    out, go = tmp_path / "run", tmp_path / "go"
+    first = subprocess.Popen([sys.executable, "-c", PAUSED_AT_5, str(go), *args(out, 30)], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    try:
+        for _ in range(2400):
+            if (tmp_path / "paused").exists() or first.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert (tmp_path / "paused").exists(), first.stderr.read() if first.poll() is not None else "no pause"
+        before = snapshot(out)
+        for extra in ([], ["--force", "--set", "optim.lr=0.01"]):  # --force on a live run deleted it before
+            second = cli(*args(out, 30), *extra)
+            assert second.wait(timeout=300) == 2
+            err = second.stderr.read().strip().splitlines()
+            assert len(err) == 1 and f"in use by another rot90 train (pid {first.pid})" in err[0], err
+        assert snapshot(out) == before  # not a byte of the live run touched
+    finally:
+        go.touch()
+    assert first.wait(timeout=300) == 0, first.stderr.read()
+    assert losses(out) == straight
+    assert [step for step, _ in rows(out)] == list(range(1, 31))
+
+
+def test_rotation_never_deletes_a_loadable_checkpoint(tmp_path, capsys):
+    assert main(args(tmp_path, 8)) == 0  # checkpoints at steps 4 and 8 (keep 2)
+    folder = tmp_path / "ckpt"
+    newest = folder / "step-0000008.pt"
+    newest.write_bytes(newest.read_bytes()[:1000])  # torn
+    (folder / "step-0000100.pt").write_bytes(b"left by another run")  # broken, and numbered as the newest
+    (folder / ".step-0000004.pt.x1y2z3").write_bytes(b"0" * 1000)  # a write a kill interrupted
+    assert main(args(tmp_path, 16)) == 0  # resumes from step 4: the newest that loads
+    names = sorted(p.name for p in folder.glob("step-*.pt"))
+    assert names == ["step-0000004.pt", "step-0000012.pt", "step-0000016.pt"]  # resumed-from kept, 2 newest kept
+    assert all(ckpt.loads(folder / n) for n in names)
+    assert (folder / "step-0000100.pt.broken").exists()  # set aside, not counted, not deleted
+    assert not list(folder.glob(".step-*"))  # the interrupted write's leftover is gone
+
+
+def test_checkpoints_that_all_fail_to_load_stop_the_run(tmp_path, capsys):
+    assert main(args(tmp_path, 8)) == 0
+    for p in (tmp_path / "ckpt").glob("step-*.pt"):
+        p.write_bytes(b"torn")
+    before = snapshot(tmp_path)
+    assert main(args(tmp_path, 16)) == 2  # not a silent restart at step 0 over the metrics and the export
+    err = capsys.readouterr().err.strip().splitlines()
+    assert "2 checkpoint(s), none loads; --force starts the run over" in err[-1]
+    assert {k: v for k, v in snapshot(tmp_path).items() if k.name != ".lock"} == \
+        {k: v for k, v in before.items() if k.name != ".lock"}
+    assert main([*args(tmp_path, 8), "--force"]) == 0
+    assert [step for step, _ in rows(tmp_path)] == list(range(1, 9))

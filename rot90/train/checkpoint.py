@@ -2,10 +2,14 @@
 
 Training state (ckpt/step-NNNNNNN.pt): model, optimiser, scheduler, every RNG, data position,
 counters, config, vocabulary hash, library version. Each is written to a temporary name,
-flushed and fsynced, then renamed into place; the `latest` pointer is updated the same way,
-last. On resume the newest checkpoint that loads is used; a torn or corrupt one is skipped
-with a warning naming it. Loads use torch.load(weights_only=True): plain tensors and
-containers, no pickled code.
+flushed and fsynced, then renamed into place and read back; the `latest` pointer is updated
+the same way, last. On resume the newest checkpoint that loads is used; a torn or corrupt one
+is skipped with a warning naming it, and set aside as *.broken once a newer one is written.
+Rotation counts only checkpoints that were read back or loaded, keeps the newest `keep` of
+them (at least one) and never the one the run resumed from: a loadable checkpoint is never
+deleted in favour of a broken one. Loads use torch.load(weights_only=True): plain tensors and
+containers, no pickled code. Temporary files of writes that a kill interrupted are removed
+when the next run claims the folder.
 
 Export (export/): model.safetensors + config.json (+ the tokenizer), for rot90.load().
 """
@@ -78,28 +82,82 @@ def checkpoints(folder: Path) -> list[Path]:
     return [p for _, p in sorted(found, reverse=True)]
 
 
-def save(state: dict, folder: Path, step: int, keep: int, best: bool = False) -> Path:
+def read(path: Path) -> dict:
+    """A training checkpoint, or an exception saying why it is not one."""
+    state = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(state, dict) or "step" not in state:
+        raise ValueError("not a rot90 training checkpoint")
+    return state
+
+
+def loads(path: Path) -> bool:
+    try:
+        read(path)
+        return True
+    except Exception:  # noqa: BLE001 - any failure to read means: not a checkpoint to count on
+        return False
+
+
+def save(state: dict, folder: Path, step: int, keep: int, best: bool = False, good: set | None = None,
+         protect: Path | None = None) -> Path:
+    """Write step-NNNNNNN.pt (and best.pt), read it back, then rotate.
+
+    good: paths known to load (this run's writes and the one it resumed from), updated here;
+    protect: a checkpoint never deleted (the one the run resumed from).
+    """
+    if keep < 1:
+        raise ValueError(f"train.keep={keep}: keep at least one checkpoint")
+    good = set() if good is None else good
     path = folder / f"step-{step:07d}.pt"
     atomic_save(state, path)
+    if not loads(path):  # a write that does not read back is not a checkpoint: keep the older ones
+        raise OSError(f"{path}: the checkpoint just written does not load back")
+    good.add(path)
     atomic_text(path.name + "\n", folder / "latest")
     if best:
         atomic_save(state, folder / "best.pt")
-    for old in checkpoints(folder)[keep:]:
-        old.unlink(missing_ok=True)
+    kept = 0
+    for old in checkpoints(folder):
+        if old not in good and not loads(old):  # torn: out of the way, not deleted, never counted
+            old.replace(old.with_name(old.name + ".broken"))
+            continue
+        good.add(old)
+        kept += 1
+        if kept > keep and old != protect:
+            old.unlink(missing_ok=True)
+            good.discard(old)
     return path
 
 
-def load_newest(folder: Path, warn=print) -> dict | None:
-    """The newest checkpoint that loads; a torn or corrupt one is skipped with a warning naming it."""
-    for path in checkpoints(folder):
+def load_newest(folder: Path, warn=print) -> tuple[dict, Path] | None:
+    """(state, path) of the newest checkpoint that loads; a torn one is skipped with a warning naming it.
+
+    None when there are none; NoCheckpoint when there are some and none loads.
+    """
+    found = checkpoints(folder)
+    for path in found:
         try:
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            if not isinstance(state, dict) or "step" not in state:
-                raise ValueError("not a rot90 training checkpoint")
-            return state
+            return read(path), path
         except Exception as e:  # noqa: BLE001 - any failure to read means: torn, try the previous one
             warn(f"warning: skipping checkpoint {path}: {type(e).__name__}: {str(e).splitlines()[0][:120]}")
+    if found:
+        raise NoCheckpoint(f"{folder}: {len(found)} checkpoint(s), none loads; --force starts the run over")
     return None
+
+
+class NoCheckpoint(ValueError):
+    """Checkpoints exist and none of them loads: the run stops instead of starting over silently."""
+
+
+def remove_partial_writes(folder: Path) -> list[Path]:
+    """Temporary files (.NAME.XXXX) that an interrupted atomic write left in folder and its ckpt/, export/."""
+    gone = []
+    for sub in (folder, folder / "ckpt", folder / "export"):
+        for tmp in sub.glob(".*.*") if sub.is_dir() else []:
+            if tmp.is_file() and tmp.name != ".lock":
+                tmp.unlink(missing_ok=True)
+                gone.append(tmp)
+    return gone
 
 
 def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: Path | None = None,

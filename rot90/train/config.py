@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import tomllib
 import types
 import typing
@@ -151,6 +152,44 @@ def from_dict(raw: dict) -> Config:
             if key not in hints:
                 raise _unknown(f"{section}.{key}", [f"{section}.{k}" for k in hints])
             setattr(part, key, _check(value, hints[key], f"{section}.{key}"))
+    return validate(cfg)
+
+
+# Ranges and choices, checked before anything is written: key -> (test, what it must be).
+_finite = math.isfinite
+RANGES = {
+    **{f"data.{k}": (lambda v: v >= 1, ">= 1") for k in ("length", "batch_size", "symbols", "k", "epoch_batches",
+                                                          "vocab_size", "batch_tokens", "max_len", "numbers_high")},
+    "data.workers": (lambda v: v >= 0, ">= 0"),
+    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "layers", "heads")},
+    **{f"model.{k}": (lambda v: v >= 0, ">= 0") for k in ("embed", "residual_from", "chrono")},
+    "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "model.init_range": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    "model.attention": (lambda v: v in ("none", "dot", "general"), "none, dot or general"),
+    "model.arch": (lambda v: v in ("rnn", "transformer"), "rnn or transformer"),
+    "model.axis": (lambda v: v in ("time", "depth"), "time or depth"),
+    "optim.name": (lambda v: v in ("adamw", "sgd"), "adamw or sgd"),
+    "optim.schedule": (lambda v: v in ("constant", "cosine", "rsqrt", "halving"), "constant, cosine, rsqrt or halving"),
+    "optim.lr": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    **{f"optim.{k}": (lambda v: _finite(v) and v >= 0, "finite and >= 0") for k in ("weight_decay", "clip")},
+    "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    **{f"optim.{k}": (lambda v: v >= 0, ">= 0") for k in ("warmup", "halve_after", "halve_every")},
+    **{f"train.{k}": (lambda v: v >= 1, ">= 1") for k in ("steps", "log_every", "eval_batches", "checkpoint_every",
+                                                           "keep", "max_nonfinite")},
+    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience")},
+    "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Every value in its range and every choice among its options, or ConfigError naming the key."""
+    for name, (ok, what) in RANGES.items():
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if not ok(value):
+            raise ConfigError(f"{name}={value!r}: must be {what}")
     return cfg
 
 

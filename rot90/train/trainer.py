@@ -13,6 +13,7 @@ is divided by the global count, so K ranks compute what one process computes. De
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
@@ -101,9 +102,29 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     return choices[precision]
 
 
+def lock_folder(folder: Path):
+    """An advisory lock on folder/.lock, held while the returned file is open; the OS drops it when the process
+    dies. Another rot90 train in the folder is refused with one line naming its PID."""
+    f = open(folder / ".lock", "a+")  # noqa: SIM115 - held open for the run's life
+    try:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        f.seek(0)
+        holder = f.read().strip() or "?"
+        f.close()
+        raise ConfigError(f"{folder} is in use by another rot90 train (pid {holder}); wait for it to end, "
+                          "or use another --out") from None
+    f.seek(0)
+    f.truncate()
+    f.write(f"{os.getpid()}\n")
+    f.flush()
+    return f
+
+
 class Trainer:
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
         self.cfg, self.out, self.log, self.board = cfg, Path(out), log, None
+        self.force, self._lock, self._good, self._resumed_from = force, None, set(), None
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not dist.is_initialized():
@@ -122,8 +143,12 @@ class Trainer:
     # -- the run folder ------------------------------------------------------------------------
 
     def _claim_folder(self, force: bool):
-        """Refuse a folder that holds a run of another config, unless force; record this config."""
+        """Lock the folder for this run's life; refuse a run of another config, unless force."""
         self.out.mkdir(parents=True, exist_ok=True)
+        if self.rank == 0:
+            self._lock = lock_folder(self.out)
+            for tmp in ckpt.remove_partial_writes(self.out):
+                self.log(f"removed {tmp}, left by an interrupted write")
         (self.out / "ckpt").mkdir(exist_ok=True)
         path = self.out / "config.json"
         mine = self.cfg.to_dict()
@@ -136,9 +161,13 @@ class Trainer:
             if diff:
                 for old in list((self.out / "ckpt").glob("*.pt")) + [self.out / "metrics.jsonl"]:
                     old.unlink(missing_ok=True)
+        self._barrier()
+
+    def _record_config(self):
+        """config.json, written once the run is sure to go ahead (a refused run leaves the folder as it was)."""
         if self.rank == 0:
-            ckpt.atomic_text(json.dumps({"config": mine, "rot90": __version__, "torch": torch.__version__},
-                                        indent=1), path)
+            ckpt.atomic_text(json.dumps({"config": self.cfg.to_dict(), "rot90": __version__,
+                                         "torch": torch.__version__}, indent=1), self.out / "config.json")
         self._barrier()
 
     def _barrier(self):
@@ -165,7 +194,12 @@ class Trainer:
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
         s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": float("inf"),
              "since_best": 0, "stopped_early": False, "seconds": 0.0}
-        state = ckpt.load_newest(self.out / "ckpt", warn=self.log)
+        found = self._newest_checkpoint()
+        self._record_config()
+        state = None
+        if found is not None:
+            state, self._resumed_from = found
+            self._good.add(self._resumed_from)
         if state is not None:
             self._check_compatible(state, task)
             model.load_state_dict(state["model"])
@@ -268,6 +302,15 @@ class Trainer:
         reported = self._all_reduce(total.detach().to(torch.float64).clone()) / count
         return reported.item(), int(count.item()), grad_norm.item(), finite
 
+    def _newest_checkpoint(self) -> tuple[dict, Path] | None:
+        try:
+            return ckpt.load_newest(self.out / "ckpt", warn=self.log)
+        except ckpt.NoCheckpoint as e:
+            if not self.force:
+                raise TrainError(str(e)) from None
+            self.log(f"{e}: starting over (--force)")
+            return None
+
     def _check_compatible(self, state: dict, task):
         """Say what differs before any load_state_dict: another model or another vocabulary."""
         diff = differences(state["config"], self.cfg.to_dict(), ignore=RESUMABLE)
@@ -291,7 +334,8 @@ class Trainer:
                      "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
                      **s}
             try:
-                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep, best=best)
+                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep, best=best, good=self._good,
+                          protect=self._resumed_from)
             except OSError as e:
                 raise TrainError(f"could not write the checkpoint of step {s['step']} in {self.out / 'ckpt'}: "
                                  f"{e.strerror or e}; the previous checkpoint is intact") from None
