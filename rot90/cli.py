@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 
@@ -286,6 +287,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)  # argparse itself exits 2 with one line on bad arguments
     try:
         return args.func(args)
+    except BrokenPipeError:  # the reader went away (`rot90 translate | head`): not an error of ours
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not complain
+        return 0
     except (UsageError, ValueError, OSError, MissingExtra) as e:
         print(f"rot90 {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -44,7 +44,11 @@ class Translator:
         export = Path(folder) / "export" if (Path(folder) / "export").is_dir() else Path(folder)
         if self.info.get("model_class") not in ("RecurrentSeq2Seq", "Transformer"):
             raise DataError(f"{folder}: not a translation model ({self.info.get('model_class')})")
-        self.tokenizer = SentencePiece.load(export / "sentencepiece.model")
+        try:
+            self.tokenizer = SentencePiece.load(export / "sentencepiece.model")
+        except (OSError, RuntimeError) as e:
+            raise DataError(f"{export / 'sentencepiece.model'}: not a SentencePiece model "
+                            f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
         check_hash(self.info["vocab_hash"], self.tokenizer)
         self.max_len = self.info["config"]["data"]["max_len"]
         self.cut = 0  # sources cut to max_len so far
@@ -90,17 +94,23 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
     lines, count = [], 0
 
     def flush():
+        if not lines:
+            return
         for hyps in tr.translate([tr.encode(text, f"{name}:{n}") for n, text in lines], **kw):
             out.write("\n".join(h for h, _ in hyps) + "\n" if kw.get("nbest", 1) == 1 else
                       "".join(f"{h}\t{s:.4f}\n" for h, s in hyps) + "\n")
         out.flush()
 
-    for n, text in enumerate(read_utf8_lines(stream, name), 1):
-        lines.append((n, text.strip()))
-        count += 1
-        if len(lines) == batch:
-            flush()
-            lines = []
+    try:
+        for n, text in enumerate(read_utf8_lines(stream, name), 1):
+            lines.append((n, text.strip()))
+            count += 1
+            if len(lines) == batch:
+                flush()
+                lines = []
+    except DataError:
+        flush()  # every line read before the bad one is translated and written, then the error
+        raise
     if lines:
         flush()
     return count

@@ -14,7 +14,7 @@ import rot90
 from rot90.cli import main
 from rot90.train import checkpoint as ckpt
 from rot90.train.config import ConfigError, load
-from rot90.train.trainer import TrainError, train
+from rot90.train.trainer import train
 
 # A tiny copy task; 7 batches an epoch, so checkpoints land mid-epoch; dropout, so the RNG matters.
 TINY = ["data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=7", "model.hidden=16",

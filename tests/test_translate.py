@@ -54,3 +54,58 @@ def test_eval_reports_bleu_chrf_with_signatures(run, capsys):
     assert main(["eval", "--model", str(run), "--split", "dev", "--beam", "2"]) == 0
     out = capsys.readouterr().out
     assert "BLEU" in out and "nrefs:1|case:mixed" in out and "chrF" in out and "sentences/s" in out
+
+
+def _export_copy(run, tmp_path):
+    import shutil
+
+    shutil.copytree(run / "export", tmp_path / "export")
+    return tmp_path / "export"
+
+
+DAMAGE = {
+    "config not JSON": ("config.json", b"{not json", "config.json: not valid JSON"),
+    "config not an object": ("config.json", b"[1, 2]", "not a rot90 export"),
+    "config without model_args": ("config.json", b'{"model_class": "RecurrentSeq2Seq"}', "not a rot90 export"),
+    "unknown model class": ("config.json", None, "unknown model class 'Mamba'"),
+    "absurd size": ("config.json", None, "weights do not fit the model config.json describes"),
+    "truncated weights": ("model.safetensors", None, "damaged or not a safetensors file"),
+    "broken tokenizer": ("sentencepiece.model", b"\x00garbage", "sentencepiece.model: not a SentencePiece model"),
+}
+
+
+@pytest.mark.parametrize("damage", list(DAMAGE))
+def test_a_damaged_export_is_one_line_and_exit_2(run, tmp_path, damage):
+    import json
+
+    export = _export_copy(run, tmp_path)
+    name, data, message = DAMAGE[damage]
+    path = export / name
+    if damage == "unknown model class":
+        data = json.dumps({**json.loads(path.read_text()), "model_class": "Mamba"}).encode()
+    elif damage == "absurd size":  # 10^6 units: meta-device shapes say no before 10^12 weights are allocated
+        info = json.loads(path.read_text())
+        data = json.dumps({**info, "model_args": {**info["model_args"], "hidden": 10**6}}).encode()
+    elif damage == "truncated weights":
+        data = path.read_bytes()[:100]
+    path.write_bytes(data)
+    before = {p.name: p.read_bytes() for p in export.iterdir()}
+    r = subprocess.run([sys.executable, "-m", "rot90", "translate", "--model", str(export)], input=b"ten\n",
+                       capture_output=True, timeout=120)
+    err = r.stderr.decode().strip().splitlines()
+    assert r.returncode == 2 and len(err) == 1 and message in err[0], err
+    assert {p.name: p.read_bytes() for p in export.iterdir()} == before
+
+
+def test_lines_before_a_bad_one_are_translated_and_a_closed_pipe_is_quiet(run):
+    r = subprocess.run([sys.executable, "-m", "rot90", "translate", "--model", str(run), "--beam", "1"],
+                       input=b"ten\ntwelve\n\xff\n", capture_output=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.decode().strip() == "rot90 translate: error: stdin:3: not UTF-8"
+    assert len(r.stdout.decode().splitlines()) == 2  # the two good lines were written before the error
+    p = subprocess.Popen([sys.executable, "-m", "rot90", "translate", "--model", str(run), "--beam", "1",
+                          "--batch", "8"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    p.stdin.write(b"seven\n" * 400)
+    p.stdin.close()
+    assert p.stdout.readline()  # `| head -1`: read one line, then close the pipe
+    p.stdout.close()
+    assert p.wait(timeout=120) == 0 and p.stderr.read() == b""

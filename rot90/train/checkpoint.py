@@ -185,17 +185,41 @@ def load_export(folder: str | Path):
 
     from .. import models
 
+    safe_open = need("safetensors", "train").safe_open
+
     folder = Path(folder)
     if (folder / "export").is_dir():
         folder = folder / "export"
-    if not (folder / "config.json").exists() or not (folder / "model.safetensors").exists():
+    config, weights = folder / "config.json", folder / "model.safetensors"
+    if not config.exists() or not weights.exists():
         raise FileNotFoundError(f"{folder}: no exported model (config.json + model.safetensors)")
-    info = json.loads((folder / "config.json").read_text())
+    try:
+        info = json.loads(config.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as e:
+        raise ValueError(f"{config}: not valid JSON ({e})") from None
+    if not isinstance(info, dict) or not isinstance(info.get("model_args"), dict):
+        raise ValueError(f"{config}: not a rot90 export (a JSON object with model_args, model_class and config)")
     name = info.get("model_class", "SequenceModel")
     if name not in models.__all__:
-        raise ValueError(f"{folder}: unknown model class {name!r}; this rot90 has {', '.join(models.__all__)}")
+        raise ValueError(f"{config}: unknown model class {name!r}; this rot90 has {', '.join(models.__all__)}")
+    try:  # on the meta device first: arguments checked and shapes known before a byte is allocated
+        with torch.device("meta"):
+            shapes = {k: tuple(v.shape) for k, v in getattr(models, name)(**info["model_args"]).state_dict().items()}
+    except (TypeError, ValueError, RuntimeError) as e:
+        raise ValueError(f"{config}: model_args do not build a {name}: {e}") from None
+    try:
+        with safe_open(str(weights), framework="pt") as f:
+            stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        raise ValueError(f"{weights}: damaged or not a safetensors file ({str(e).splitlines()[0][:120]})") from None
+    # Tied weights are stored once (safetensors' save_model): every stored tensor must fit, none may be extra.
+    wrong = [k for k, s in stored.items() if shapes.get(k) != s]
+    if wrong or not stored:
+        k = wrong[0] if wrong else "(none)"
+        raise ValueError(f"{weights}: weights do not fit the model {config.name} describes "
+                         f"({k}: stored {stored.get(k)}, expected {shapes.get(k)})")
     model = getattr(models, name)(**info["model_args"])
-    missing, unexpected = load_model(model, str(folder / "model.safetensors"), strict=False)
+    missing, unexpected = load_model(model, str(weights), strict=False)
     if missing or unexpected:
         raise ValueError(f"{folder}: weights do not fit the model its config describes "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
