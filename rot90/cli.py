@@ -113,6 +113,16 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_average(args) -> int:
+    from pathlib import Path
+
+    from .train.checkpoint import average
+
+    out, steps = average(Path(args.run), args.last, Path(args.out) if args.out else None)
+    print(f"averaged the weights of steps {', '.join(map(str, sorted(steps)))} into {out}")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from pathlib import Path
 
@@ -260,6 +270,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--json", help="write the results here")
     ev.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
     ev.set_defaults(func=cmd_eval)
+
+    av = sub.add_parser("average", help="average the last N checkpoints of a run into an export")
+    av.add_argument("run", help="a run folder of rot90 train (with ckpt/ and export/)")
+    av.add_argument("--last", type=int, required=True, metavar="N", help="how many of the newest checkpoints")
+    av.add_argument("--out", help="the export folder (default RUN/export-avgN)")
+    av.set_defaults(func=cmd_average)
 
     pl = sub.add_parser("plot", help="loss curves of a run as PNG")
     pl.add_argument("run", help="a run folder (with metrics.jsonl)")

@@ -338,7 +338,7 @@ class TranslationTask(Task):
             hyps += [self.tokenizer.decode(h) for h in greedy(model, b["src"], b["src_len"])]
         refs = [self.tokenizer.decode(b) for _, b in dev]
         return {"loss": nll / n, "perplexity": math.exp(nll / n),
-                "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score}
+                "bleu": sacrebleu.corpus_bleu(hyps, [refs]).score, "chrf": sacrebleu.corpus_chrf(hyps, [refs]).score}
 
     def save_assets(self, folder: Path):
         self.tokenizer.save(folder / self.tokenizer_file)

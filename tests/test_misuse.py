@@ -43,6 +43,7 @@ TRAIN = [(sets(*TINY, s), m) for s, m in [
     ("optim.schedule=linear", "optim.schedule='linear': must be constant, cosine, rsqrt or halving"),
     ("model.hidden=32", "holds a run of another config"),
     ("trian.steps=3", "unknown key 'trian'"),
+    ("train.select=bleu", "train.select=bleu: a translation metric; data.task=copy"),
 ]] + [
     (["--set", "model.hidden"], "expected section.key=value"),
 ]

@@ -23,9 +23,10 @@ def run(tmp_path_factory):
 
 
 def test_the_model_learns_numbers(run):
-    rows = (run / "metrics.jsonl").read_text().splitlines()
-    assert '"dev_bleu"' in rows[-1]
-    bleu = float(rows[-1].split('"dev_bleu": ')[1].rstrip("}"))
+    import json
+
+    last = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][-1]
+    bleu = last["dev_bleu"]
     assert bleu > 30, bleu  # an untrained or broken model scores near 0
 
 
@@ -109,3 +110,40 @@ def test_lines_before_a_bad_one_are_translated_and_a_closed_pipe_is_quiet(run):
     assert p.stdout.readline()  # `| head -1`: read one line, then close the pipe
     p.stdout.close()
     assert p.wait(timeout=120) == 0 and p.stderr.read() == b""
+
+
+def test_select_bleu_exports_the_best_step_and_average_exports_the_mean(tmp_path):
+    import json
+
+    import torch
+
+    from rot90 import load
+
+    cfg = load_config_for_selection()
+    train(cfg, tmp_path, log=lambda m: None)
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    bleu = [(r["step"], r["dev_bleu"]) for r in rows if "dev_bleu" in r]
+    assert len(bleu) == 4 and all("dev_chrf" in r for r in rows if "dev_bleu" in r)
+    best_step = max(bleu, key=lambda r: r[1])[0]  # the first of equal maxima: improvement is strict
+    info = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert info["step"] == best_step and info["selected"] == "best dev bleu"
+    best = torch.load(tmp_path / "ckpt" / "best.pt", weights_only=True)
+    exported, _ = load(tmp_path)
+    assert all(torch.equal(v, best["model"][k]) for k, v in exported.state_dict().items())
+
+    assert main(["average", str(tmp_path), "--last", "2"]) == 0
+    avg_info = json.loads((tmp_path / "export-avg2" / "config.json").read_text())
+    assert avg_info["averaged"] == [80, 60]
+    states = [torch.load(tmp_path / "ckpt" / f"step-{s:07d}.pt", weights_only=True)["model"] for s in (60, 80)]
+    averaged, _ = load(tmp_path / "export-avg2")
+    for k, v in averaged.state_dict().items():
+        torch.testing.assert_close(v, (states[0][k].double() + states[1][k].double()).div(2).to(v.dtype))
+    assert Translator(tmp_path / "export-avg2").translate([[5, 6, 7]], beam=2)[0][0][0] is not None
+    assert main(["average", str(tmp_path), "--last", "9"]) == 2  # more than the kept checkpoints: one line
+
+
+def load_config_for_selection():
+    return load(None, ["data.task=numbers", "data.vocab_size=200", "data.batch_tokens=512", "data.max_len=20",
+                       "model.hidden=32", "model.attention=dot", "optim.lr=3e-3", "train.steps=80",
+                       "train.eval_every=20", "train.eval_batches=2", "train.checkpoint_every=20", "train.keep=3",
+                       "train.select=bleu"])

@@ -179,6 +179,38 @@ def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: P
     atomic_text(json.dumps({"config": config, **(extra or {})}, indent=1), folder / "config.json")
 
 
+def average(run: Path, last: int, out: Path | None = None) -> tuple[Path, list[int]]:
+    """Average the weights of the newest `last` loadable step checkpoints of run into an export (fairseq's and
+    OpenNMT's checkpoint averaging). Returns the export folder (default RUN/export-avgN) and the steps averaged."""
+    if last < 1:
+        raise ValueError(f"--last {last}: average at least one checkpoint")
+    run = Path(run)
+    model, info = load_export(run)  # the run's own export says what model the checkpoints hold
+    states, steps = [], []
+    for path in checkpoints(run / "ckpt"):
+        try:
+            state = read(path)
+        except Exception:  # noqa: BLE001 - torn: not one of the checkpoints to average
+            continue
+        states.append(state["model"])
+        steps.append(state["step"])
+        if len(states) == last:
+            break
+    if len(states) < last:
+        raise ValueError(f"{run / 'ckpt'}: {len(states)} loadable checkpoint(s), --last {last} asks for more "
+                         "(train.keep sets how many are kept)")
+    mean = {k: sum(s[k].double() for s in states).div(len(states)).to(states[0][k].dtype)
+            if states[0][k].is_floating_point() else states[0][k] for k in states[0]}
+    model.load_state_dict(mean)
+    out = Path(out) if out else run / f"export-avg{last}"
+    export_dir = run / "export" if (run / "export").is_dir() else run
+    tokenizer = next(iter(sorted(export_dir.glob("*.model"))), None)
+    extra = {k: v for k, v in info.items() if k != "config"}
+    export(model, info["config"], out, tokenizer, {**extra, "step": max(steps), "selected": f"average of steps "
+                                                   f"{', '.join(map(str, sorted(steps)))}", "averaged": steps})
+    return out, steps
+
+
 def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
     load_model = need("safetensors.torch", "train").load_model

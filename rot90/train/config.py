@@ -84,7 +84,8 @@ class TrainConfig:
     eval_batches: int = 10
     checkpoint_every: int = 200
     keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
-    patience: int = 0  # stop after this many evaluations without a better dev loss; 0: never
+    patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
+    select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
     time_budget: float = 0.0  # seconds of training, summed over resumed sessions, after which to stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
@@ -180,7 +181,9 @@ RANGES = {
     **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience")},
     "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
 }
+TRANSLATION_TASKS = ("translate", "numbers")
 
 
 def validate(cfg: Config) -> Config:
@@ -190,6 +193,9 @@ def validate(cfg: Config) -> Config:
         value = getattr(getattr(cfg, section), key)
         if not ok(value):
             raise ConfigError(f"{name}={value!r}: must be {what}")
+    if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
+        raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
+                          "is measured by its loss (train.select=loss)")
     return cfg
 
 

@@ -193,7 +193,7 @@ class Trainer:
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
         s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": float("inf"),
-             "since_best": 0, "stopped_early": False, "seconds": 0.0}
+             "best_step": 0, "since_best": 0, "stopped_early": False, "seconds": 0.0}
         found = self._newest_checkpoint()
         self._record_config()
         state = None
@@ -271,11 +271,12 @@ class Trainer:
         if self.board is not None:
             self.board.close()
         if self.rank == 0:
+            chosen = self._best_weights(model, s)
             ckpt.export(model, self.cfg.to_dict(), self.out / "export",
                         self.out / task.tokenizer_file if task.tokenizer_file else None,
                         {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
-                         "task": cfg.data.task,
-                         "vocab_hash": task.vocab_hash, "rot90": __version__})
+                         "task": cfg.data.task, "vocab_hash": task.vocab_hash, "rot90": __version__, **chosen})
+            self.log(f"exported the weights of step {chosen['step']} ({chosen['selected']})")
         self._barrier()
         return s
 
@@ -341,8 +342,22 @@ class Trainer:
                                  f"{e.strerror or e}; the previous checkpoint is intact") from None
         self._barrier()
 
+    def _best_weights(self, model, s) -> dict:
+        """Load the best checkpoint's weights into model (rank 0, at the end) and say which step they are."""
+        best = self.out / "ckpt" / "best.pt"
+        select = self.cfg.train.select
+        if s["best_step"] and best.exists():
+            try:
+                state = ckpt.read(best)
+                if state["step"] == s["best_step"]:
+                    model.load_state_dict(state["model"])
+                    return {"step": s["best_step"], "selected": f"best dev {select}"}
+            except Exception as e:  # noqa: BLE001 - a torn best.pt: the last weights, said so
+                self.log(f"warning: {best} does not load ({type(e).__name__}); exporting the last weights")
+        return {"step": s["step"], "selected": "last step (no dev evaluation)" if not s["best_step"] else "last step"}
+
     def _evaluate(self, model, task, s) -> bool:
-        """Dev metrics on rank 0; whether the dev loss improved, decided on rank 0 and shared by all."""
+        """Dev metrics on rank 0; whether the selected dev metric improved, decided on rank 0 and shared by all."""
         decision = torch.zeros(2, device=self.device)  # (improved, stop)
         if self.rank == 0:
             model.eval()
@@ -350,16 +365,23 @@ class Trainer:
             self._metrics({"step": s["step"], "seconds": s["seconds"], **{f"dev_{k}": v for k, v in metrics.items()}},
                           None)
             self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
-            improved = metrics["loss"] < s["best"]
-            s["best"], s["since_best"] = (metrics["loss"], 0) if improved else (s["best"], s["since_best"] + 1)
+            select = self.cfg.train.select
+            if select not in metrics:
+                raise TrainError(f"train.select={select}: the {self.cfg.data.task} task reports {', '.join(metrics)}")
+            key = metrics[select] if select == "loss" else -metrics[select]  # lower is better, always
+            improved = key < s["best"]
+            if improved:
+                s["best"], s["best_step"], s["since_best"] = key, s["step"], 0
+            else:
+                s["since_best"] += 1
             stop = bool(self.cfg.train.patience) and s["since_best"] >= self.cfg.train.patience
             decision = torch.tensor([float(improved), float(stop)], device=self.device)
         if self.world > 1:  # one decision for every rank, so none of them waits for the others in vain
             dist.broadcast(decision, 0)
         if decision[1]:
             s["stopped_early"] = True
-            self.log(f"stopping early at step {s['step']}: no better dev loss in {self.cfg.train.patience} "
-                     "evaluations")
+            self.log(f"stopping early at step {s['step']}: no better dev {self.cfg.train.select} in "
+                     f"{self.cfg.train.patience} evaluations")
         return bool(decision[0])
 
     # -- what the user sees --------------------------------------------------------------------
@@ -371,6 +393,7 @@ class Trainer:
         try:
             from torch.utils.tensorboard import SummaryWriter
         except ImportError:
+            self.log("TensorBoard logging off: the tensorboard package is not installed (metrics.jsonl has it all)")
             return None
         return SummaryWriter(str(self.out / "tensorboard"))
 
