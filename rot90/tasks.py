@@ -14,6 +14,7 @@ the result does not depend on how a batch is split over ranks.
 from __future__ import annotations
 
 import math
+import sys
 from pathlib import Path
 
 import torch
@@ -27,6 +28,10 @@ from .extras import need
 from .models import CausalTransformer, DepthModel, SequenceModel
 from .residual import chrono_init
 from .train.config import Config, ConfigError
+
+
+def warn(message: str):
+    print(message, file=sys.stderr, flush=True)
 
 
 class Task:
@@ -257,7 +262,7 @@ class TranslationTask(Task):
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        from .data.io import read_pairs
+        from .data.io import corpus_split
         from .data.tasks import number_splits
         from .data.tokenize import SentencePiece, TokenBatches
 
@@ -265,14 +270,19 @@ class TranslationTask(Task):
         if d.task == "numbers":
             splits = number_splits(d.lang, low=0, high=d.numbers_high, dev=200, test=200, seed=cfg.train.seed)
         else:
-            folder = Path(d.path)
-            if not d.path or not (folder / "train.tsv").exists():
-                raise DataError(f"data.path {d.path!r}: expected a folder with train.tsv, dev.tsv, test.tsv "
-                                "(rot90 data build translation --lang fr)")
-            splits = {s: read_pairs(folder / f"{s}.tsv")[0] for s in ("train", "dev", "test")
-                      if (folder / f"{s}.tsv").exists()}
+            found = {s: corpus_split(Path(d.path), s, d.src_lang, d.lang) for s in ("train", "dev", "test")} \
+                if d.path and Path(d.path).is_dir() else {}
+            if not found.get("train"):
+                raise DataError(f"data.path {d.path!r}: expected a folder with train.tsv (rot90 data build "
+                                f"translation) or train.{d.src_lang} + train.{d.lang} (data.src_lang, data.lang)")
+            splits = {s: pairs for s, (pairs, _) in ((s, f) for s, f in found.items() if f)}
+            if "dev" not in splits:
+                warn(f"warning: {d.path} has no dev split: no dev metrics, and the export holds the last step")
         self.splits = splits
-        self.tokenizer = SentencePiece.train([t for pair in splits["train"] for t in pair], vocab_size=d.vocab_size)
+        if d.tokenizer:
+            self.tokenizer = SentencePiece.load_checked(Path(d.tokenizer))
+        else:
+            self.tokenizer = SentencePiece.cached(splits["train"], vocab_size=d.vocab_size)
         self.vocab_hash = self.tokenizer.hash
         self.data = {s: self._encode(pairs) for s, pairs in splits.items()}
         self.batches = TokenBatches([max(len(a), len(b)) + 1 for a, b in self.data["train"]], d.batch_tokens,
@@ -327,6 +337,8 @@ class TranslationTask(Task):
 
         from .models.search import greedy
 
+        if not self.data.get("dev"):
+            return {}  # no dev split: nothing to measure (said once, when the data was read)
         dev = self.data["dev"][: batches * 32]
         nll, n, hyps = 0.0, 0, []
         for i in range(0, len(dev), 32):

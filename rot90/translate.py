@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 from torch.nn import functional as F
 
-from .data.io import DataError, read_pairs
+from .data.io import DataError, corpus_split
 from .data.tokenize import SentencePiece, check_hash
 from .extras import need
 from .models.search import beam_search
@@ -131,8 +131,12 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         pairs = number_splits(d["lang"], low=0, high=d["numbers_high"], dev=200, test=200,
                               seed=tr.info["config"]["train"]["seed"])[split]
     else:
-        path = Path(data or d["path"]) / f"{split}.tsv"
-        pairs = read_pairs(path)[0]
+        folder = Path(data or d["path"])
+        found = corpus_split(folder, split, d.get("src_lang", "en"), d["lang"])
+        if found is None:
+            raise DataError(f"{folder}: no {split} split ({split}.tsv, or {split}.{d.get('src_lang', 'en')} + "
+                            f"{split}.{d['lang']})")
+        pairs = found[0]
     pairs = pairs[:limit] if limit else pairs
     srcs = [tr.encode(s, warn=False) for s, _ in pairs]
     start = time.perf_counter()

@@ -147,3 +147,38 @@ def load_config_for_selection():
                        "model.hidden=32", "model.attention=dot", "optim.lr=3e-3", "train.steps=80",
                        "train.eval_every=20", "train.eval_batches=2", "train.checkpoint_every=20", "train.keep=3",
                        "train.select=bleu"])
+
+
+def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_path, capsys):
+    import json
+
+    from rot90.data.tasks import number_splits
+
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    splits = number_splits("fr", low=0, high=999, dev=20, test=30, seed=0)
+    for split in ("train", "test"):  # no dev split: the layout of many corpora
+        (corpus / f"{split}.en").write_text("".join(a + "\n" for a, _ in splits[split]))
+        (corpus / f"{split}.fr").write_text("".join(b + "\n" for _, b in splits[split]))
+    sets = ["data.task=translate", f"data.path={corpus}", "data.src_lang=en", "data.lang=fr", "data.vocab_size=120",
+            "data.batch_tokens=512", "data.max_len=20", "model.hidden=32", "train.steps=20", "train.eval_every=10",
+            "train.checkpoint_every=10"]
+    assert main(["train", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]) == 0
+    err = capsys.readouterr().err
+    assert f"warning: {corpus} has no dev split: no dev metrics" in err
+    info = json.loads((tmp_path / "run" / "export" / "config.json").read_text())
+    assert info["step"] == 20 and info["selected"] == "last step (no dev evaluation)"
+    assert Translator(tmp_path / "run").translate([[5, 6]], beam=2)[0][0][0] is not None
+    assert main(["eval", "--model", str(tmp_path / "run"), "--split", "test", "--beam", "1"]) == 0
+    assert "test: 30 sentences" in capsys.readouterr().out
+
+    # an existing SentencePiece model instead of training one: the run uses it as it is
+    model = tmp_path / "run" / "export" / "sentencepiece.model"
+    sets2 = [*sets, f"data.tokenizer={model}", "train.steps=2"]
+    assert main(["train", "--out", str(tmp_path / "run2"), *[a for s in sets2 for a in ("--set", s)]]) == 0
+    assert (tmp_path / "run2" / "export" / "sentencepiece.model").read_bytes() == model.read_bytes()
+    (tmp_path / "bad.model").write_bytes(b"not a model")
+    bad = [*sets, f"data.tokenizer={tmp_path / 'bad.model'}"]
+    assert main(["train", "--out", str(tmp_path / "run3"), *[a for s in bad for a in ("--set", s)]]) == 2
+    assert "bad.model': not a SentencePiece model" in capsys.readouterr().err
+    assert not (tmp_path / "run3").exists()

@@ -12,16 +12,26 @@ class DataError(ValueError):
     """Bad input data: the message names the file (and line) and what is wrong."""
 
 
-def atomic_write_text(path: Path, text: str):
-    """Write to a temporary name in the same folder, fsync, and rename into place."""
+def atomic_write_bytes(path: Path, data: bytes):
+    """Write to a temporary name in the same folder, fsync, and rename into place; no temporary file is left
+    behind when the write or the rename fails."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, prefix=f".{path.name}.",
-                                     delete=False) as tmp:
-        tmp.write(text)
-        tmp.flush()
-        os.fsync(tmp.fileno())
-    os.replace(tmp.name, path)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def atomic_write_text(path: Path, text: str):
+    """atomic_write_bytes of UTF-8 text."""
+    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_lines(path: Path) -> list[str]:
@@ -73,3 +83,20 @@ def read_pairs(src: Path, tgt: Path | None = None,
             pairs.append((s.strip(), t.strip()))
     stats.pairs = len(pairs)
     return pairs, stats
+
+
+def corpus_split(folder: Path, split: str, src: str, tgt: str) -> tuple[list[tuple[str, str]], str] | None:
+    """(pairs, where) of one split of a translation corpus folder, or None when the folder has no such split.
+
+    Two layouts: SPLIT.tsv (source<TAB>target per line, as rot90 data build writes), or the plain parallel
+    files of most corpora, SPLIT.SRC and SPLIT.TGT by language code (train.en + train.fr), line by line.
+    """
+    folder = Path(folder)
+    tsv, a, b = folder / f"{split}.tsv", folder / f"{split}.{src}", folder / f"{split}.{tgt}"
+    if tsv.exists():
+        return read_pairs(tsv)[0], str(tsv)
+    if a.exists() or b.exists():
+        if not (a.exists() and b.exists()):
+            raise DataError(f"{a if not a.exists() else b}: missing, beside {b if not a.exists() else a}")
+        return read_pairs(a, b)[0], f"{a} + {b.name}"
+    return None

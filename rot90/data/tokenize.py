@@ -9,14 +9,17 @@ Batches are made by token count with length bucketing, as Sutskever et al. (2014
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import os
 import random
 import tempfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..extras import need
-from .io import DataError
+from .io import DataError, atomic_write_bytes
 
 PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
@@ -65,24 +68,70 @@ class SentencePiece:
         self.hash = hashlib.sha256(("sentencepiece:" + pieces).encode()).hexdigest()
 
     @classmethod
-    def train(cls, texts: list[str], vocab_size: int = 8000, model_type: str = "bpe") -> SentencePiece:
-        """Train on `texts` (the train split only), deterministically."""
+    def train(cls, texts: Iterable[str], vocab_size: int = 8000, model_type: str = "bpe") -> SentencePiece:
+        """Train on `texts` (the train split only), deterministically; the texts are streamed to a file."""
         spm = need("sentencepiece", "nmt")
 
         if model_type not in ("bpe", "unigram"):
             raise DataError(f"unknown SentencePiece model type {model_type!r}: choose bpe or unigram")
-        lines = [t for t in texts if t.strip()]
-        if not lines:
-            raise DataError("cannot train SentencePiece on empty text")
         with tempfile.TemporaryDirectory() as tmp:
-            corpus = Path(tmp) / "corpus.txt"
-            corpus.write_text("\n".join(lines) + "\n", encoding="utf-8")
+            corpus, lines = Path(tmp) / "corpus.txt", 0
+            with open(corpus, "w", encoding="utf-8") as f:
+                for t in texts:
+                    if t.strip():
+                        f.write(t.replace("\n", " ") + "\n")
+                        lines += 1
+            if not lines:
+                raise DataError("cannot train SentencePiece on empty text")
             spm.SentencePieceTrainer.train(
                 input=str(corpus), model_prefix=str(Path(tmp) / "sp"), vocab_size=vocab_size,
                 model_type=model_type, character_coverage=1.0, pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
                 hard_vocab_limit=False, num_threads=1, minloglevel=2,  # one thread: deterministic
                 input_sentence_size=0, shuffle_input_sentence=False)
             return cls((Path(tmp) / "sp.model").read_bytes())
+
+    @classmethod
+    def cached(cls, pairs: list[tuple[str, str]], vocab_size: int = 8000, model_type: str = "bpe",
+               cache: Path | None = None) -> SentencePiece:
+        """The model trained on these pairs with these settings, trained once and kept.
+
+        Keyed by the sha256 of the pairs and the settings, in $ROT90_CACHE/sentencepiece (default
+        ~/.cache/rot90): every rank of a run, every resume and every run on the same data reads
+        the same file. One process trains while the others wait on a lock, then read its result.
+        """
+        spm = need("sentencepiece", "nmt")
+        h = hashlib.sha256(f"{vocab_size}:{model_type}:{spm.__version__}\n".encode())
+        for a, b in pairs:
+            h.update(f"{a}\t{b}\n".encode())
+        cache = Path(cache or Path(os.environ.get("ROT90_CACHE", Path.home() / ".cache" / "rot90")) / "sentencepiece")
+        path = cache / f"{h.hexdigest()[:32]}.model"
+        cache.mkdir(parents=True, exist_ok=True)
+        with open(cache / f"{path.stem}.lock", "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path.exists():
+                try:
+                    return cls(path.read_bytes())
+                except (RuntimeError, OSError):
+                    path.unlink(missing_ok=True)  # a damaged cache entry: train again
+            sp = cls.train((t for pair in pairs for t in pair), vocab_size=vocab_size, model_type=model_type)
+            atomic_write_bytes(path, sp.model)
+            return sp
+
+    @classmethod
+    def load_checked(cls, path: Path) -> SentencePiece:
+        """An existing SentencePiece model (data.tokenizer), or DataError naming the file."""
+        path = Path(path)
+        if not path.is_file():
+            raise DataError(f"data.tokenizer {str(path)!r}: no such file")
+        try:
+            sp = cls(path.read_bytes())
+        except (RuntimeError, OSError) as e:
+            raise DataError(f"data.tokenizer {str(path)!r}: not a SentencePiece model ({e})") from None
+        p = sp.sp
+        if (p.pad_id(), p.bos_id(), p.eos_id(), p.unk_id()) != (PAD, BOS, EOS, UNK):
+            raise DataError(f"data.tokenizer {str(path)!r}: ids 0-3 must be <pad>, <s>, </s>, <unk> as rot90 "
+                            "trains them (pad_id=0 bos_id=1 eos_id=2 unk_id=3)")
+        return sp
 
     def __len__(self):
         return self.sp.get_piece_size()

@@ -27,13 +27,15 @@ class ConfigError(ValueError):
 class DataConfig:
     task: str = "copy"  # copy | adding | selective_copy | lm | digits | translate | numbers
     length: int = 50  # memory tasks: the delay T; lm: context length in characters
-    path: str = ""  # lm: a folder with train.txt and dev.txt (rot90 data build text)
+    path: str = ""  # lm: train.txt, dev.txt; translate: {train,dev,test}.tsv or .{src_lang} + .{lang} files
     batch_size: int = 32  # global batch, split evenly over ranks
     symbols: int = 8  # memory tasks: how many distinct symbols
     k: int = 8  # copy / selective_copy: how many symbols to remember
     epoch_batches: int = 1000  # generated tasks: batches per epoch (an epoch is a resumable unit)
     workers: int = 0  # data-loader worker processes
-    lang: str = "fr"  # numbers: target language (fr or de)
+    lang: str = "fr"  # numbers, translate: target language (code of the parallel files' target side)
+    src_lang: str = "en"  # translate: source language code of parallel files (train.en + train.fr)
+    tokenizer: str = ""  # translate/numbers: an existing SentencePiece model to use instead of training one
     numbers_high: int = 9999  # numbers: the largest number in words
     vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
     batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed

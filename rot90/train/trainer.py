@@ -356,26 +356,31 @@ class Trainer:
                 self.log(f"warning: {best} does not load ({type(e).__name__}); exporting the last weights")
         return {"step": s["step"], "selected": "last step (no dev evaluation)" if not s["best_step"] else "last step"}
 
+    def _decide(self, metrics: dict, s) -> torch.Tensor:
+        """Log the dev metrics; (improved, stop) on the selected one."""
+        self._metrics({"step": s["step"], "seconds": s["seconds"], **{f"dev_{k}": v for k, v in metrics.items()}},
+                      None)
+        self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
+        select = self.cfg.train.select
+        if select not in metrics:
+            raise TrainError(f"train.select={select}: the {self.cfg.data.task} task reports {', '.join(metrics)}")
+        key = metrics[select] if select == "loss" else -metrics[select]  # lower is better, always
+        improved = key < s["best"]
+        if improved:
+            s["best"], s["best_step"], s["since_best"] = key, s["step"], 0
+        else:
+            s["since_best"] += 1
+        stop = bool(self.cfg.train.patience) and s["since_best"] >= self.cfg.train.patience
+        return torch.tensor([float(improved), float(stop)], device=self.device)
+
     def _evaluate(self, model, task, s) -> bool:
         """Dev metrics on rank 0; whether the selected dev metric improved, decided on rank 0 and shared by all."""
         decision = torch.zeros(2, device=self.device)  # (improved, stop)
         if self.rank == 0:
             model.eval()
             metrics = task.evaluate(model, self.cfg.train.eval_batches)
-            self._metrics({"step": s["step"], "seconds": s["seconds"], **{f"dev_{k}": v for k, v in metrics.items()}},
-                          None)
-            self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
-            select = self.cfg.train.select
-            if select not in metrics:
-                raise TrainError(f"train.select={select}: the {self.cfg.data.task} task reports {', '.join(metrics)}")
-            key = metrics[select] if select == "loss" else -metrics[select]  # lower is better, always
-            improved = key < s["best"]
-            if improved:
-                s["best"], s["best_step"], s["since_best"] = key, s["step"], 0
-            else:
-                s["since_best"] += 1
-            stop = bool(self.cfg.train.patience) and s["since_best"] >= self.cfg.train.patience
-            decision = torch.tensor([float(improved), float(stop)], device=self.device)
+            if metrics:  # a task without dev data reports nothing: nothing to select on, every rank told so
+                decision = self._decide(metrics, s)
         if self.world > 1:  # one decision for every rank, so none of them waits for the others in vain
             dist.broadcast(decision, 0)
         if decision[1]:
