@@ -107,7 +107,8 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "Fashion-MNIST images as the start of a residual stream through 100 blocks of width 64 (plain, "
               "ResNet, Highway), or read pixel by pixel, 784 steps, by one layer of width 64 (plain RNN, LSTM, "
               "minLSTM, minGRU, and an LSTM with chrono initialisation for 784 steps); 1000 updates each "
-              "(configs/fashion.toml). The figure shows |d loss / d stream| per example at distance k from the "
+              "(configs/fashion.toml). The figure shows ‖d loss / d stream‖ over the batch, divided by the batch "
+              "size, at distance k from the "
               f"output, under each model's own cross-entropy on the first {_PROBE} test images, at initialisation "
               "(solid) and after training (dashed); below 1e-30 (float32 underflow, exactly 0) drawn at 1e-30.",
               "accuracy", _grid("fashion", ("model.hidden=64", "model.layers=100", *_STEPS), "depth",
@@ -243,7 +244,7 @@ def _gradient_lines(results: list[dict]) -> list[str]:
         cells = [f"{g['initialisation'][k]:.1e} → {g['trained'][k]:.1e}" if k <= far else "" for k in ks]
         cells.append(f"{g['initialisation'][far]:.1e} → {g['trained'][far]:.1e} (k = {far})")
         lines.append(f"| {r['run']} | " + " | ".join(cells) + " |")
-    return ["|d loss / d stream| per example at distance k, at initialisation → after training:", "", *lines]
+    return ["‖d loss / d stream‖ / batch size at distance k, at initialisation → after training:", "", *lines]
 
 
 def _curve(group: Group, folder: Path) -> str:

@@ -102,6 +102,6 @@ def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Pa
         ax.set_title(f"along {axis}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("|d loss / d stream at distance k| (per example)")
+    axes[0][0].set_ylabel("‖d loss / d stream at distance k‖ / batch size")
     fig.suptitle(textwrap.fill(title, 100), fontsize=10)
     return save(fig, out)
