@@ -63,7 +63,7 @@ _MEMORY_QUICK = ("data.length=12", "data.k=3", "data.batch_size=8", "model.hidde
                  "train.eval_every=3", "train.eval_batches=1", "train.checkpoint_every=3")
 _LM_QUICK = ("data.length=16", "data.batch_size=4", "model.hidden=16", "model.layers=1", "train.time_budget=0",
              "train.steps=4", "train.eval_every=2", "train.eval_batches=1", "data.workers=0")
-_MT_QUICK = ("data.task=numbers", "data.numbers_high=999", "data.vocab_size=100", "data.batch_tokens=256",
+_MT_QUICK = ("data.task=numbers", "data.path=", "data.numbers_high=999", "data.vocab_size=100", "data.batch_tokens=256",
              "model.hidden=16", "train.time_budget=0", "train.steps=4", "train.eval_every=2", "train.eval_batches=1")
 _IMAGES_QUICK = ("data.task=digits", "data.batch_size=8", "model.hidden=16", "train.time_budget=0", "train.steps=4",
                  "train.eval_every=2", "train.eval_batches=1")
@@ -87,7 +87,7 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "Sum the two marked numbers among 1000 (Hochreiter & Schmidhuber 1997); the mean predictor's error "
               "is 0.167. Two layers of width 64, 2000 updates (configs/adding.toml).",
               "loss", _grid("adding", ("data.length=1000",), "adding", rule=["plain", "lstm", "minlstm", "mingru"]),
-              _MEMORY_QUICK),
+              tuple(o for o in _MEMORY_QUICK if not o.startswith("data.k="))),  # the adding task has no k
         Group("The copy task at T = 100",
               "Remember 8 symbols over 100 blanks, then write them out (configs/copy.toml), 3000 updates.",
               "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"]), _MEMORY_QUICK),
@@ -125,7 +125,8 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "bits_per_char",
               tuple(Run(r, "shakespeare-char", (f"model.rule={r}", *_LM_BUDGET), params=1_200_000)
                     for r in ("plain", "lstm", "gru", "minlstm", "mingru"))
-              + (Run("transformer", "shakespeare-char", ("model.arch=transformer", *_LM_BUDGET), params=1_200_000),),
+              + (Run("transformer", "shakespeare-char", ("model.arch=transformer", "model.rule=lstm",
+                                                        "model.residual=false", *_LM_BUDGET), params=1_200_000),),
               _LM_QUICK, x="seconds"),
     ),
     "translation": (

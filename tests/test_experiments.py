@@ -105,3 +105,17 @@ def test_gradient_flow_measures_both_axes_at_initialisation_and_trained(tmp_path
     where = tmp_path / "gradient-flow"
     assert "| depth,rule=resnet |" in (where / "report.md").read_text()
     assert (where / "group1-gradients.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_every_run_of_every_experiment_is_a_valid_config():
+    """Full size and quick: every key in range, and none that its model family would silently ignore."""
+    from pathlib import Path
+
+    from rot90.train.config import load
+
+    configs = Path(__file__).parent.parent / "configs"
+    runs = [(g, r) for groups in EXPERIMENTS.values() for g in groups for r in g.runs]
+    for g, r in runs:
+        for quick in (False, True):
+            load(configs / f"{r.config}.toml", [*r.overrides, "train.seed=0", *(g.quick if quick else ())])
+    assert len(runs) >= 50

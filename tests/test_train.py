@@ -211,7 +211,7 @@ def test_vocabulary_mismatch_is_refused(tmp_path, capsys):
     data.mkdir()
     (data / "train.txt").write_text("to be or not to be, that is the question\n" * 20)
     (data / "dev.txt").write_text("to be or not to be\n" * 5)
-    lm = ["data.task=lm", f"data.path={data}", "data.length=12"]
+    lm = ["data.task=lm", f"data.path={data}", "data.length=12", "data.k=8"]  # k: back to its default (lm has none)
     assert main(args(tmp_path / "run", 4, *lm)) == 0
     (data / "train.txt").write_text("whether tis nobler in the mind to suffer\n" * 20)
     assert main(args(tmp_path / "run", 8, *lm)) == 2
@@ -395,3 +395,10 @@ def test_checkpoints_that_all_fail_to_load_stop_the_run(tmp_path, capsys):
         {k: v for k, v in before.items() if k.name != ".lock"}
     assert main([*args(tmp_path, 8), "--force"]) == 0
     assert [step for step, _ in rows(tmp_path)] == list(range(1, 9))
+
+
+def test_the_config_knows_every_task_the_trainer_has():
+    from rot90 import tasks
+    from rot90.train import config
+
+    assert set(config.TASKS) == set(tasks.TASKS)

@@ -185,16 +185,68 @@ RANGES = {
     "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
 }
+TASKS = ("copy", "adding", "selective_copy", "lm", "digits", "fashion", "translate", "numbers")
 TRANSLATION_TASKS = ("translate", "numbers")
+MEMORY_TASKS = ("copy", "adding", "selective_copy")
+IMAGE_TASKS = ("digits", "fashion")
+
+
+def _where(c: Config) -> dict[str, bool]:
+    """Which model family and task a config builds: what decides whether a key has an effect."""
+    depth = c.data.task in IMAGE_TASKS and c.model.axis == "depth"
+    return {"seq2seq": c.data.task in TRANSLATION_TASKS, "image": c.data.task in IMAGE_TASKS, "depth": depth,
+            "rnn": c.model.arch == "rnn" and not depth, "transformer": c.model.arch == "transformer" and not depth,
+            "memory": c.data.task in MEMORY_TASKS, "lm": c.data.task == "lm"}
+
+
+# Keys that only some families read: key -> (reads it?, who does). A value other than the default on a config
+# that does not read it is an error, not a silence.
+EFFECT = {
+    "model.heads": (lambda w, c: w["transformer"], "a Transformer (model.arch=transformer)"),
+    "model.rule": (lambda w, c: not w["transformer"], "recurrent and depth models, not a Transformer"),
+    "model.residual": (lambda w, c: w["rnn"], "recurrent models (model.arch=rnn, not at depth)"),
+    "model.residual_from": (lambda w, c: w["seq2seq"] and w["rnn"] and c.model.residual,
+                            "a recurrent seq2seq model with model.residual=true"),
+    **{f"model.{k}": (lambda w, c: w["seq2seq"] and w["rnn"], "a recurrent seq2seq model (data.task=translate "
+                      "or numbers, model.arch=rnn)")
+       for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "tie_embeddings",
+                 "init_range")},
+    "model.arch": (lambda w, c: not w["depth"], "sequence models, not a depth stack (model.axis=depth)"),
+    "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
+    "model.chrono": (lambda w, c: w["rnn"] and not w["seq2seq"], "a recurrent model along time (not seq2seq)"),
+    "data.length": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
+    **{f"data.{k}": (lambda w, c: c.data.task in ("copy", "selective_copy"), "copy and selective_copy")
+       for k in ("k", "symbols")},
+    "data.epoch_batches": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
+    "data.path": (lambda w, c: c.data.task in ("lm", "translate"), "lm and translate"),
+    "data.batch_size": (lambda w, c: not w["seq2seq"], "every task but translate and numbers (data.batch_tokens)"),
+    **{f"data.{k}": (lambda w, c: w["seq2seq"], "translate and numbers")
+       for k in ("lang", "vocab_size", "batch_tokens", "max_len", "tokenizer")},
+    "data.src_lang": (lambda w, c: c.data.task == "translate", "translate"),
+    "data.numbers_high": (lambda w, c: c.data.task == "numbers", "numbers"),
+    "optim.momentum": (lambda w, c: c.optim.name == "sgd", "optim.name=sgd"),
+    **{f"optim.{k}": (lambda w, c: c.optim.schedule == "halving", "optim.schedule=halving")
+       for k in ("halve_after", "halve_every")},
+    "optim.label_smoothing": (lambda w, c: w["seq2seq"], "translate and numbers"),
+}
 
 
 def validate(cfg: Config) -> Config:
     """Every value in its range and every choice among its options, or ConfigError naming the key."""
+    if cfg.data.task not in TASKS:
+        raise ConfigError(f"data.task: unknown task {cfg.data.task!r}; choose one of {', '.join(TASKS)}")
     for name, (ok, what) in RANGES.items():
         section, key = name.split(".")
         value = getattr(getattr(cfg, section), key)
         if not ok(value):
             raise ConfigError(f"{name}={value!r}: must be {what}")
+    where, default = _where(cfg), Config()
+    for name, (reads, who) in EFFECT.items():
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value != getattr(getattr(default, section), key) and not reads(where, cfg):
+            raise ConfigError(f"{name}={value!r} has no effect here: only {who} read it "
+                              f"(data.task={cfg.data.task}, model.arch={cfg.model.arch})")
     if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
         raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
                           "is measured by its loss (train.select=loss)")
