@@ -85,7 +85,7 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
 
 def _train_briefly(models: dict, cfg: DemoConfig, T: int):
     """A few steps on a task of each axis: adding with delay T (time), a regression (depth)."""
-    from .data.tasks import adding_task
+    from .data.synthetic import adding_task
 
     steps = cfg.n(60, 10)
     for axis, group in models.items():
@@ -137,7 +137,7 @@ def _fit(model, batches, loss_fn, evaluate, steps: int, lr: float = 3e-3) -> lis
 
 def section_memory(cfg: DemoConfig, report: list, figures: Path) -> dict:
     from .data.images import as_sequence, as_vectors, digits
-    from .data.tasks import adding_task
+    from .data.synthetic import adding_task
 
     start = time.perf_counter()
     torch.manual_seed(cfg.seed)

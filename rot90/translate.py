@@ -18,12 +18,12 @@ import time
 from pathlib import Path
 
 import torch
-from torch.nn import functional as F
 
 from .data.io import DataError, corpus_split
 from .data.tokenize import SentencePiece, check_hash
 from .extras import need
 from .models.search import beam_search
+from .tasks.translation import teacher_forced_nll
 
 
 def pick_device(name: str = "auto") -> torch.device:
@@ -122,8 +122,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     """BLEU and chrF (sacrebleu, with signatures), perplexity, and decoding speed on a split."""
     sacrebleu = need("sacrebleu", "nmt")
 
-    from .data.tasks import number_splits
-    from .data.tokenize import collate_pairs
+    from .data.synthetic import number_splits
 
     tr = Translator(folder, device)
     d = tr.info["config"]["data"]
@@ -149,16 +148,8 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     seconds = time.perf_counter() - start
     refs = [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
-    nll, n = 0.0, 0
-    for i in range(0, len(pairs), batch):  # perplexity: teacher forcing on the references
-        chunk = [(s, tr.tokenizer.encode(t)[: tr.max_len]) for s, (_, t) in zip(srcs[i:i + batch], pairs[i:i + batch])]
-        chunk = [(s, t) for s, t in chunk if s and t]
-        if not chunk:
-            continue
-        b = {k: v.to(tr.device) for k, v in collate_pairs(chunk).items()}
-        logits = tr.model(b["src"], b["src_len"], b["tgt_in"])
-        nll += F.cross_entropy(logits.flatten(0, 1), b["tgt_out"].flatten(), ignore_index=0, reduction="sum").item()
-        n += int((b["tgt_out"] != 0).sum())
+    targets = [tr.tokenizer.encode(t)[: tr.max_len] for _, t in pairs]
+    nll, n = teacher_forced_nll(tr.model, list(zip(srcs, targets)), batch, tr.device)  # perplexity
     return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "device": str(tr.device),
             "sources_cut_to_max_len": tr.cut,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),

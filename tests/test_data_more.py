@@ -9,7 +9,7 @@ import torch
 
 from rot90.data.images import _idx, as_sequence, as_vectors, digits, fashion_mnist
 from rot90.data.io import DataError
-from rot90.data.tasks import number_pairs
+from rot90.data.synthetic import number_pairs
 from rot90.data.text import build_text, split_of
 from rot90.data.tokenize import CharTokenizer, SentencePiece, TokenBatches, check_hash
 

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from rot90.data.io import DataError
-from rot90.data.tasks import adding_task, copy_task, number_pairs, number_splits, selective_copy, stream
+from rot90.data.synthetic import adding_task, copy_task, number_pairs, number_splits, selective_copy, stream
 
 
 def test_copy_task_layout():

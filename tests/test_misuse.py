@@ -39,6 +39,7 @@ TRAIN = [(sets(*TINY, s), m) for s, m in [
     ("model.axis=depth", "model.axis='depth' has no effect here: only the image tasks"),
     ("data.vocab_size=100", "data.vocab_size=100 has no effect here: only translate and numbers read it"),
     ("optim.momentum=0.9", "optim.momentum=0.9 has no effect here: only optim.name=sgd read it"),
+    ("train.average_last=5", "train.average_last=5: more than the train.keep=3 checkpoints that are kept"),
     ("data.task=dance", "data.task: unknown task 'dance'"),
     ("data.batch_size=0", "data.batch_size=0: must be >= 1"),
     ("data.epoch_batches=0", "data.epoch_batches=0: must be >= 1"),

@@ -402,3 +402,13 @@ def test_the_config_knows_every_task_the_trainer_has():
     from rot90.train import config
 
     assert set(config.TASKS) == set(tasks.TASKS)
+
+
+def test_average_last_exports_the_mean_of_the_last_checkpoints(tmp_path):
+    assert main(args(tmp_path, 8, "train.checkpoint_every=2", "train.keep=3", "train.average_last=3")) == 0
+    info = json.loads((tmp_path / "export" / "config.json").read_text())
+    assert info["averaged"] == [8, 6, 4]
+    states = [ckpt.read(tmp_path / "ckpt" / f"step-{s:07d}.pt")["model"] for s in (4, 6, 8)]
+    model, _ = rot90.load(tmp_path)
+    for k, v in model.state_dict().items():
+        torch.testing.assert_close(v, sum(s[k].double() for s in states).div(3).to(v.dtype))

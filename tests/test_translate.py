@@ -152,7 +152,7 @@ def load_config_for_selection():
 def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_path, capsys):
     import json
 
-    from rot90.data.tasks import number_splits
+    from rot90.data.synthetic import number_splits
 
     corpus = tmp_path / "corpus"
     corpus.mkdir()

@@ -19,9 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..extras import need
+from ..tokens import BOS, EOS, PAD, UNK
 from .io import DataError, atomic_write_bytes
-
-PAD, BOS, EOS, UNK = 0, 1, 2, 3
 
 
 class CharTokenizer:

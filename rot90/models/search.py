@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-BOS, EOS = 1, 2
+from ..tokens import BOS, EOS
 
 
 def _limit(src_len: Tensor, max_ratio: float) -> Tensor:

@@ -26,8 +26,7 @@ from torch import Tensor, nn
 
 from ..nn import reverse_padded
 from ..residual import Residual
-
-PAD, BOS, EOS = 0, 1, 2
+from ..tokens import PAD
 
 
 def _reverse(x: Tensor, lengths: Tensor) -> Tensor:

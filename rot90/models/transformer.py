@@ -20,7 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
-PAD = 0
+from ..tokens import PAD
 
 
 def sinusoids(length: int, d: int) -> Tensor:

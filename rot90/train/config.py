@@ -88,6 +88,7 @@ class TrainConfig:
     keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
     patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
     select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
+    average_last: int = 0  # > 0: the export holds the mean weights of the last N checkpoints (keep >= N)
     time_budget: float = 0.0  # seconds of training, summed over resumed sessions, after which to stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
@@ -180,7 +181,7 @@ RANGES = {
     **{f"optim.{k}": (lambda v: v >= 0, ">= 0") for k in ("warmup", "halve_after", "halve_every")},
     **{f"train.{k}": (lambda v: v >= 1, ">= 1") for k in ("steps", "log_every", "eval_batches", "checkpoint_every",
                                                            "keep", "max_nonfinite")},
-    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience")},
+    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last")},
     "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
@@ -247,6 +248,11 @@ def validate(cfg: Config) -> Config:
         if value != getattr(getattr(default, section), key) and not reads(where, cfg):
             raise ConfigError(f"{name}={value!r} has no effect here: only {who} read it "
                               f"(data.task={cfg.data.task}, model.arch={cfg.model.arch})")
+    if cfg.model.chrono and cfg.model.rule != "lstm":
+        raise ConfigError(f"model.chrono: an LSTM initialisation; model.rule is {cfg.model.rule}")
+    if cfg.train.average_last > cfg.train.keep:
+        raise ConfigError(f"train.average_last={cfg.train.average_last}: more than the train.keep="
+                          f"{cfg.train.keep} checkpoints that are kept")
     if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
         raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
                           "is measured by its loss (train.select=loss)")

@@ -13,6 +13,7 @@ is divided by the global count, so K ranks compute what one process computes. De
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import math
@@ -121,6 +122,27 @@ def lock_folder(folder: Path):
     return f
 
 
+@dataclasses.dataclass
+class TrainState:
+    """Where a run is: saved in every checkpoint, restored on resume (stopped_early ends one session only)."""
+
+    step: int = 0  # updates done (skipped ones included)
+    epoch: int = 0
+    position: int = 0  # batches of this epoch done: a resume starts mid-epoch at the same batch
+    skipped: int = 0  # steps skipped for a non-finite loss or gradient
+    bad_in_a_row: int = 0
+    best: float = float("inf")  # the best dev value of train.select so far, as lower-is-better
+    best_step: int = 0  # 0: no evaluation yet
+    since_best: int = 0  # evaluations without improvement (patience)
+    stopped_early: bool = False
+    seconds: float = 0.0  # training time summed over every session of the run
+
+    def restore(self, state: dict):
+        for f in dataclasses.fields(self):
+            if f.name in state and f.name != "stopped_early":  # a key missing from an older checkpoint: default
+                setattr(self, f.name, state[f.name])
+
+
 class Trainer:
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
         self.cfg, self.out, self.log, self.board = cfg, Path(out), log, None
@@ -192,8 +214,7 @@ class Trainer:
                                   weight_decay=cfg.optim.weight_decay)
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
-        s = {"step": 0, "epoch": 0, "position": 0, "skipped": 0, "bad_in_a_row": 0, "best": float("inf"),
-             "best_step": 0, "since_best": 0, "stopped_early": False, "seconds": 0.0}
+        s = TrainState()
         found = self._newest_checkpoint()
         self._record_config()
         state = None
@@ -206,10 +227,10 @@ class Trainer:
             opt.load_state_dict(state["optimizer"])
             sched.load_state_dict(state["scheduler"])
             ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
-            s.update({k: state[k] for k in s if k in state and k != "stopped_early"})  # a stop ends one session
-            self.log(f"resuming from step {s['step']} (epoch {s['epoch']}, batch {s['position']})")
+            s.restore(state)
+            self.log(f"resuming from step {s.step} (epoch {s.epoch}, batch {s.position})")
         if self.rank == 0:
-            self._truncate_metrics(s["step"])
+            self._truncate_metrics(s.step)
             task.save_assets(self.out)
         net = model
         if cfg.train.compile:
@@ -217,55 +238,55 @@ class Trainer:
         if self.world > 1:
             net = nn.parallel.DistributedDataParallel(net, device_ids=[self.device.index] if self.device.index
                                                       is not None else None)
-        bar = self._progress(s["step"])
+        bar = self._progress(s.step)
         self.board = self._tensorboard()
-        tokens, start, before = 0, time.perf_counter(), s["seconds"]  # seconds: training time of all sessions
+        tokens, start, before = 0, time.perf_counter(), s.seconds  # seconds: training time of all sessions
         if cfg.train.time_budget and before >= cfg.train.time_budget:  # a budgeted run resumed: nothing left
-            self.log(f"time budget of {cfg.train.time_budget:g} s already spent at step {s['step']}")
-            s["stopped_early"] = True
-        while s["step"] < cfg.train.steps and not s["stopped_early"]:
-            specs = task.plan(s["epoch"])
+            self.log(f"time budget of {cfg.train.time_budget:g} s already spent at step {s.step}")
+            s.stopped_early = True
+        while s.step < cfg.train.steps and not s.stopped_early:
+            specs = task.plan(s.epoch)
             # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
             # run starts one mid-epoch, where the straight run did not: dropout masks would shift.
-            loader = torch.utils.data.DataLoader(_Plan(task, specs[s["position"]:], self.rank, self.world),
+            loader = torch.utils.data.DataLoader(_Plan(task, specs[s.position:], self.rank, self.world),
                                                  batch_size=None, num_workers=cfg.data.workers,
                                                  generator=torch.Generator().manual_seed(cfg.train.seed))
             for batch in loader:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
-                loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s["step"] + 1)
-                s["step"], s["position"] = s["step"] + 1, s["position"] + 1
+                loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s.step + 1)
+                s.step, s.position = s.step + 1, s.position + 1
                 if finite:
                     sched.step()
-                    s["bad_in_a_row"] = 0
+                    s.bad_in_a_row = 0
                 else:
-                    s["skipped"] += 1
-                    s["bad_in_a_row"] += 1
-                    self.log(f"warning: step {s['step']}: non-finite loss or gradient, step skipped")
-                    if s["bad_in_a_row"] >= cfg.train.max_nonfinite:
-                        raise TrainError(f"aborting at step {s['step']}: {s['bad_in_a_row']} steps in a row with a "
+                    s.skipped += 1
+                    s.bad_in_a_row += 1
+                    self.log(f"warning: step {s.step}: non-finite loss or gradient, step skipped")
+                    if s.bad_in_a_row >= cfg.train.max_nonfinite:
+                        raise TrainError(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
                                          f"non-finite loss or gradient; checkpoints hold finite weights only")
                 tokens += count
                 elapsed = time.perf_counter() - start
-                rate, s["seconds"] = tokens / elapsed, before + elapsed
-                self._metrics({"step": s["step"], "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
-                               "tokens_per_s": rate, "skipped": s["skipped"], "seconds": s["seconds"]}, bar)
-                if cfg.train.time_budget and not s["stopped_early"]:  # one clock, rank 0's, for every rank
-                    over = torch.tensor(float(s["seconds"] > cfg.train.time_budget), device=self.device)
+                rate, s.seconds = tokens / elapsed, before + elapsed
+                self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
+                               "tokens_per_s": rate, "skipped": s.skipped, "seconds": s.seconds}, bar)
+                if cfg.train.time_budget and not s.stopped_early:  # one clock, rank 0's, for every rank
+                    over = torch.tensor(float(s.seconds > cfg.train.time_budget), device=self.device)
                     if self.world > 1:
                         dist.broadcast(over, 0)
                     if over:
-                        s["stopped_early"] = True
-                        self.log(f"time budget of {cfg.train.time_budget:g} s spent at step {s['step']}")
+                        s.stopped_early = True
+                        self.log(f"time budget of {cfg.train.time_budget:g} s spent at step {s.step}")
                 improved = False
-                if (cfg.train.eval_every and s["step"] % cfg.train.eval_every == 0) or s["stopped_early"]:
+                if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
                     improved = self._evaluate(model, task, s)
-                done = s["step"] >= cfg.train.steps or s["stopped_early"]
-                if improved or done or s["step"] % cfg.train.checkpoint_every == 0:
+                done = s.step >= cfg.train.steps or s.stopped_early
+                if improved or done or s.step % cfg.train.checkpoint_every == 0:
                     self._save(model, opt, sched, task, s, best=improved)
                 if done:
                     break
             else:
-                s["epoch"], s["position"] = s["epoch"] + 1, 0
+                s.epoch, s.position = s.epoch + 1, 0
         if bar is not None:
             bar.close()
         if self.board is not None:
@@ -277,8 +298,11 @@ class Trainer:
                         {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
                          "task": cfg.data.task, "vocab_hash": task.vocab_hash, "rot90": __version__, **chosen})
             self.log(f"exported the weights of step {chosen['step']} ({chosen['selected']})")
+            if cfg.train.average_last:
+                _, steps = ckpt.average(self.out, cfg.train.average_last, self.out / "export")
+                self.log(f"export: the mean weights of steps {', '.join(map(str, sorted(steps)))} (train.average_last)")
         self._barrier()
-        return s
+        return dataclasses.asdict(s)
 
     def _step(self, net, model, opt, task, batch, step: int):
         net.train()
@@ -322,7 +346,7 @@ class Trainer:
                               f"{state.get('vocab_hash', '')[:12] or 'none'}, the data now gives "
                               f"{task.vocab_hash[:12] or 'none'}")
 
-    def _save(self, model, opt, sched, task, s, best: bool = False):
+    def _save(self, model, opt, sched, task, s: TrainState, best: bool = False):
         rngs = [ckpt.rng_state()]
         if self.world > 1:  # every rank's RNG, gathered to rank 0
             gathered = [None] * self.world
@@ -330,50 +354,50 @@ class Trainer:
             rngs = gathered
         if self.rank == 0:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise TrainError(f"step {s['step']}: non-finite weights; not writing a checkpoint")
+                raise TrainError(f"step {s.step}: non-finite weights; not writing a checkpoint")
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
-                     **s}
+                     **dataclasses.asdict(s)}
             try:
-                ckpt.save(state, self.out / "ckpt", s["step"], self.cfg.train.keep, best=best, good=self._good,
+                ckpt.save(state, self.out / "ckpt", s.step, self.cfg.train.keep, best=best, good=self._good,
                           protect=self._resumed_from)
             except OSError as e:
-                raise TrainError(f"could not write the checkpoint of step {s['step']} in {self.out / 'ckpt'}: "
+                raise TrainError(f"could not write the checkpoint of step {s.step} in {self.out / 'ckpt'}: "
                                  f"{e.strerror or e}; the previous checkpoint is intact") from None
         self._barrier()
 
-    def _best_weights(self, model, s) -> dict:
+    def _best_weights(self, model, s: TrainState) -> dict:
         """Load the best checkpoint's weights into model (rank 0, at the end) and say which step they are."""
         best = self.out / "ckpt" / "best.pt"
         select = self.cfg.train.select
-        if s["best_step"] and best.exists():
+        if s.best_step and best.exists():
             try:
                 state = ckpt.read(best)
-                if state["step"] == s["best_step"]:
+                if state["step"] == s.best_step:
                     model.load_state_dict(state["model"])
-                    return {"step": s["best_step"], "selected": f"best dev {select}"}
+                    return {"step": s.best_step, "selected": f"best dev {select}"}
             except Exception as e:  # noqa: BLE001 - a torn best.pt: the last weights, said so
                 self.log(f"warning: {best} does not load ({type(e).__name__}); exporting the last weights")
-        return {"step": s["step"], "selected": "last step (no dev evaluation)" if not s["best_step"] else "last step"}
+        return {"step": s.step, "selected": "last step (no dev evaluation)" if not s.best_step else "last step"}
 
-    def _decide(self, metrics: dict, s) -> torch.Tensor:
+    def _decide(self, metrics: dict, s: TrainState) -> torch.Tensor:
         """Log the dev metrics; (improved, stop) on the selected one."""
-        self._metrics({"step": s["step"], "seconds": s["seconds"], **{f"dev_{k}": v for k, v in metrics.items()}},
+        self._metrics({"step": s.step, "seconds": s.seconds, **{f"dev_{k}": v for k, v in metrics.items()}},
                       None)
-        self.log(f"step {s['step']}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
+        self.log(f"step {s.step}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
         select = self.cfg.train.select
         if select not in metrics:
             raise TrainError(f"train.select={select}: the {self.cfg.data.task} task reports {', '.join(metrics)}")
         key = metrics[select] if select == "loss" else -metrics[select]  # lower is better, always
-        improved = key < s["best"]
+        improved = key < s.best
         if improved:
-            s["best"], s["best_step"], s["since_best"] = key, s["step"], 0
+            s.best, s.best_step, s.since_best = key, s.step, 0
         else:
-            s["since_best"] += 1
-        stop = bool(self.cfg.train.patience) and s["since_best"] >= self.cfg.train.patience
+            s.since_best += 1
+        stop = bool(self.cfg.train.patience) and s.since_best >= self.cfg.train.patience
         return torch.tensor([float(improved), float(stop)], device=self.device)
 
-    def _evaluate(self, model, task, s) -> bool:
+    def _evaluate(self, model, task, s: TrainState) -> bool:
         """Dev metrics on rank 0; whether the selected dev metric improved, decided on rank 0 and shared by all."""
         decision = torch.zeros(2, device=self.device)  # (improved, stop)
         if self.rank == 0:
@@ -384,8 +408,8 @@ class Trainer:
         if self.world > 1:  # one decision for every rank, so none of them waits for the others in vain
             dist.broadcast(decision, 0)
         if decision[1]:
-            s["stopped_early"] = True
-            self.log(f"stopping early at step {s['step']}: no better dev {self.cfg.train.select} in "
+            s.stopped_early = True
+            self.log(f"stopping early at step {s.step}: no better dev {self.cfg.train.select} in "
                      f"{self.cfg.train.patience} evaluations")
         return bool(decision[0])
 

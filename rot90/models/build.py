@@ -1,0 +1,50 @@
+"""The one place that turns a model config into a model: every task, the demo and the experiments build here.
+
+`m` is a config with the keys of rot90.train.config.ModelConfig (read by name, not imported: model
+code imports nothing from training). Initialisation that the config asks for (uniform init range,
+chrono) is applied here too, so that a model built twice from one config and seed is the same.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from ..residual import chrono_init
+from .seq2seq import RecurrentSeq2Seq
+from .sequence import DepthModel, SequenceModel
+from .transformer import CausalTransformer, Transformer
+
+
+def sequence_model(m, out: int, vocab: int = 0, input_dim: int = 1, max_len: int = 1024) -> nn.Module:
+    """A stack along time (any rule) or a causal Transformer: (B, T) tokens or (B, T, input_dim) -> (B, T, out)."""
+    if m.arch == "transformer":
+        return CausalTransformer(m.hidden, m.heads, m.layers, out, vocab=vocab, input_dim=input_dim,
+                                 dropout=m.dropout, max_len=max_len)
+    model = SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
+                          residual=m.residual, dropout=m.dropout)
+    if m.chrono:
+        if m.rule != "lstm":
+            raise ValueError(f"model.chrono: an LSTM initialisation; model.rule is {m.rule}")
+        for layer in model.layers:
+            chrono_init(layer, m.chrono)
+    return model
+
+
+def depth_model(m, inputs: int, out: int) -> nn.Module:
+    """m.layers blocks of rule m.rule along depth, the input starting the stream: (B, inputs) -> (B, out)."""
+    return DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs)
+
+
+def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:
+    """An encoder-decoder over one joint vocabulary: recurrent (any time rule) or a Transformer."""
+    if m.arch == "transformer":
+        return Transformer(vocab, vocab, d=m.hidden, heads=m.heads, layers=m.layers, ff=4 * m.hidden,
+                           dropout=m.dropout, tie_embeddings=True, max_len=max(2 * max_len + 20, 256))
+    model = RecurrentSeq2Seq(vocab, vocab, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
+                             attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
+                             residual_from=m.residual_from, bidirectional=m.bidirectional,
+                             reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings)
+    if m.init_range > 0:
+        for p in model.parameters():
+            nn.init.uniform_(p, -m.init_range, m.init_range)
+    return model
