@@ -19,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from .data.io import DataError, corpus_split
+from .data.io import DataError, corpus_files, corpus_split
 from .data.tokenize import SentencePiece, check_hash
 from .extras import need
 from .models.search import beam_search
@@ -130,11 +130,14 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
         pairs = number_splits(d["lang"], low=0, high=d["numbers_high"], dev=200, test=200,
                               seed=tr.info["config"]["train"]["seed"])[split]
     else:
-        folder = Path(data or d["path"])
-        found = corpus_split(folder, split, d.get("src_lang", "en"), d["lang"])
+        src = d.get("src_lang", "en")
+        if data is None and d.get(f"{split}_file"):  # the explicit files the model was trained with
+            found = corpus_files(Path(d[f"{split}_file"]), src, d["lang"])
+        else:
+            found = corpus_split(Path(data or d["path"]), split, src, d["lang"])
         if found is None:
-            raise DataError(f"{folder}: no {split} split ({split}.tsv, or {split}.{d.get('src_lang', 'en')} + "
-                            f"{split}.{d['lang']})")
+            raise DataError(f"{data or d.get(f'{split}_file') or d['path']}: no {split} split ({split}.tsv, or "
+                            f"{split}.{src} + {split}.{d['lang']}, or data.{split}_file)")
         pairs = found[0]
     pairs = pairs[:limit] if limit else pairs
     srcs = [tr.encode(s, warn=False) for s, _ in pairs]

@@ -172,6 +172,17 @@ def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_pa
     assert main(["eval", "--model", str(tmp_path / "run"), "--split", "test", "--beam", "1"]) == 0
     assert "test: 30 sentences" in capsys.readouterr().out
 
+    # explicit files instead of a folder: a prefix read as PREFIX.en + PREFIX.fr, as fairseq's --trainpref
+    files = [s for s in sets if not s.startswith("data.path=")] + [f"data.train_file={corpus / 'train'}",
+                                                                   f"data.test_file={corpus / 'test'}"]
+    assert main(["train", "--out", str(tmp_path / "files"), *[a for s in files for a in ("--set", s)],
+                 "--set", "train.steps=2"]) == 0
+    assert main(["eval", "--model", str(tmp_path / "files"), "--split", "test", "--beam", "1"]) == 0
+    assert "test: 30 sentences" in capsys.readouterr().out
+    nope = [*files, f"data.dev_file={corpus / 'nope'}"]
+    assert main(["train", "--out", str(tmp_path / "nope"), *[a for s in nope for a in ("--set", s)]]) == 2
+    assert "data.dev_file" in capsys.readouterr().err and not (tmp_path / "nope").exists()
+
     # an existing SentencePiece model instead of training one: the run uses it as it is
     model = tmp_path / "run" / "export" / "sentencepiece.model"
     sets2 = [*sets, f"data.tokenizer={model}", "train.steps=2"]

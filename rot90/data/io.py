@@ -4,29 +4,35 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 
 class DataError(ValueError):
     """Bad input data: the message names the file (and line) and what is wrong."""
 
 
-def atomic_write_bytes(path: Path, data: bytes):
-    """Write to a temporary name in the same folder, fsync, and rename into place; no temporary file is left
-    behind when the write or the rename fails."""
+def atomic_write(path: Path, write: Callable[[BinaryIO], object]):
+    """write(file) into a temporary name in the same folder, fsync, and rename into place: the one atomic writer
+    (checkpoints, exports, reports, caches). On failure the old file stays and no temporary file is left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            write(f)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def atomic_write_bytes(path: Path, data: bytes):
+    atomic_write(path, lambda f: f.write(data))
 
 
 def atomic_write_text(path: Path, text: str):
@@ -91,8 +97,15 @@ def corpus_split(folder: Path, split: str, src: str, tgt: str) -> tuple[list[tup
     Two layouts: SPLIT.tsv (source<TAB>target per line, as rot90 data build writes), or the plain parallel
     files of most corpora, SPLIT.SRC and SPLIT.TGT by language code (train.en + train.fr), line by line.
     """
-    folder = Path(folder)
-    tsv, a, b = folder / f"{split}.tsv", folder / f"{split}.{src}", folder / f"{split}.{tgt}"
+    return corpus_files(Path(folder) / split, src, tgt)
+
+
+def corpus_files(prefix: Path, src: str, tgt: str) -> tuple[list[tuple[str, str]], str] | None:
+    """(pairs, where) from PREFIX.tsv, PREFIX itself when it ends in .tsv, or PREFIX.SRC + PREFIX.TGT (the
+    prefix convention of fairseq's --trainpref); None when none of them exists."""
+    prefix = Path(prefix)
+    tsv = prefix if prefix.suffix == ".tsv" else prefix.with_name(prefix.name + ".tsv")
+    a, b = prefix.with_name(f"{prefix.name}.{src}"), prefix.with_name(f"{prefix.name}.{tgt}")
     if tsv.exists():
         return read_pairs(tsv)[0], str(tsv)
     if a.exists() or b.exists():

@@ -28,7 +28,6 @@ class TranslationTask(Task):
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        from ..data.io import corpus_split
         from ..data.synthetic import number_splits
         from ..data.tokenize import SentencePiece, TokenBatches
 
@@ -36,14 +35,11 @@ class TranslationTask(Task):
         if d.task == "numbers":
             splits = number_splits(d.lang, low=0, high=d.numbers_high, dev=200, test=200, seed=cfg.train.seed)
         else:
-            found = {s: corpus_split(Path(d.path), s, d.src_lang, d.lang) for s in ("train", "dev", "test")} \
-                if d.path and Path(d.path).is_dir() else {}
-            if not found.get("train"):
-                raise DataError(f"data.path {d.path!r}: expected a folder with train.tsv (rot90 data build "
-                                f"translation) or train.{d.src_lang} + train.{d.lang} (data.src_lang, data.lang)")
+            found = self._read_splits(d)
             splits = {s: pairs for s, (pairs, _) in ((s, f) for s, f in found.items() if f)}
             if "dev" not in splits:
-                warn(f"warning: {d.path} has no dev split: no dev metrics, and the export holds the last step")
+                where = d.train_file or d.path
+                warn(f"warning: {where} has no dev split: no dev metrics, and the export holds the last step")
         self.splits = splits
         if d.tokenizer:
             self.tokenizer = SentencePiece.load_checked(Path(d.tokenizer))
@@ -61,6 +57,30 @@ class TranslationTask(Task):
             if 0 < len(a) <= self.cfg.data.max_len and 0 < len(b) <= self.cfg.data.max_len:
                 keep.append((a, b))
         return keep
+
+    @staticmethod
+    def _read_splits(d) -> dict:
+        """split -> (pairs, where) or None, from data.train_file/dev_file/test_file, else the folder data.path."""
+        from ..data.io import corpus_files, corpus_split
+
+        if d.train_file:
+            found = {}
+            for split in ("train", "dev", "test"):
+                path = getattr(d, f"{split}_file")
+                found[split] = corpus_files(Path(path), d.src_lang, d.lang) if path else None
+                if path and found[split] is None:
+                    raise DataError(f"data.{split}_file {path!r}: no {path}, {path}.tsv, or {path}.{d.src_lang} + "
+                                    f"{path}.{d.lang}")
+            return found
+        if d.dev_file or d.test_file:
+            raise DataError("data.dev_file / data.test_file need data.train_file (or a folder in data.path)")
+        found = {s: corpus_split(Path(d.path), s, d.src_lang, d.lang) for s in ("train", "dev", "test")} \
+            if d.path and Path(d.path).is_dir() else {}
+        if not found.get("train"):
+            raise DataError(f"data.path {d.path!r}: expected a folder with train.tsv (rot90 data build "
+                            f"translation) or train.{d.src_lang} + train.{d.lang} (data.src_lang, data.lang), "
+                            "or data.train_file")
+        return found
 
     def build_model(self):
         return seq2seq_model(self.cfg.model, len(self.tokenizer), self.cfg.data.max_len)

@@ -27,32 +27,18 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.io import atomic_write, atomic_write_text
 from ..extras import need
 
 STEP = re.compile(r"step-(\d+)\.pt$")
 
 
-def _atomic(path: Path, write, mode: str):
-    """write(file) into a temporary file beside path, fsync, rename. On failure the old file stays."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, mode) as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
 def atomic_save(obj, path: Path):
-    _atomic(path, lambda f: torch.save(obj, f), "wb")
+    atomic_write(path, lambda f: torch.save(obj, f))
 
 
 def atomic_text(text: str, path: Path):
-    _atomic(path, lambda f: f.write(text), "w")
+    atomic_write_text(path, text)
 
 
 def rng_state() -> dict:

@@ -36,6 +36,9 @@ class DataConfig:
     lang: str = "fr"  # numbers, translate: target language (code of the parallel files' target side)
     src_lang: str = "en"  # translate: source language code of parallel files (train.en + train.fr)
     tokenizer: str = ""  # translate/numbers: an existing SentencePiece model to use instead of training one
+    train_file: str = ""  # translate: explicit paths instead of data.path: a .tsv file, or a prefix P read as
+    dev_file: str = ""  # P.tsv, or P.{src_lang} + P.{lang} (fairseq's --trainpref); dev and test optional
+    test_file: str = ""
     numbers_high: int = 9999  # numbers: the largest number in words
     vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
     batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed
@@ -223,7 +226,8 @@ EFFECT = {
     "data.batch_size": (lambda w, c: not w["seq2seq"], "every task but translate and numbers (data.batch_tokens)"),
     **{f"data.{k}": (lambda w, c: w["seq2seq"], "translate and numbers")
        for k in ("lang", "vocab_size", "batch_tokens", "max_len", "tokenizer")},
-    "data.src_lang": (lambda w, c: c.data.task == "translate", "translate"),
+    **{f"data.{k}": (lambda w, c: c.data.task == "translate", "translate")
+       for k in ("src_lang", "train_file", "dev_file", "test_file")},
     "data.numbers_high": (lambda w, c: c.data.task == "numbers", "numbers"),
     "optim.momentum": (lambda w, c: c.optim.name == "sgd", "optim.name=sgd"),
     **{f"optim.{k}": (lambda w, c: c.optim.schedule == "halving", "optim.schedule=halving")

@@ -205,30 +205,8 @@ class Trainer:
 
     def run(self, task) -> dict:
         cfg = self.cfg
-        torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
-        model = task.build_model().to(self.device)
-        if cfg.optim.name == "adamw":
-            opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
-        else:
-            opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
-                                  weight_decay=cfg.optim.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
-        torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
-        s = TrainState()
-        found = self._newest_checkpoint()
-        self._record_config()
-        state = None
-        if found is not None:
-            state, self._resumed_from = found
-            self._good.add(self._resumed_from)
-        if state is not None:
-            self._check_compatible(state, task)
-            model.load_state_dict(state["model"])
-            opt.load_state_dict(state["optimizer"])
-            sched.load_state_dict(state["scheduler"])
-            ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
-            s.restore(state)
-            self.log(f"resuming from step {s.step} (epoch {s.epoch}, batch {s.position})")
+        model, opt, sched = self._build(task)
+        s = self._resume(task, model, opt, sched)
         if self.rank == 0:
             self._truncate_metrics(s.step)
             task.save_assets(self.out)
@@ -257,26 +235,13 @@ class Trainer:
                 s.step, s.position = s.step + 1, s.position + 1
                 if finite:
                     sched.step()
-                    s.bad_in_a_row = 0
-                else:
-                    s.skipped += 1
-                    s.bad_in_a_row += 1
-                    self.log(f"warning: step {s.step}: non-finite loss or gradient, step skipped")
-                    if s.bad_in_a_row >= cfg.train.max_nonfinite:
-                        raise TrainError(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
-                                         f"non-finite loss or gradient; checkpoints hold finite weights only")
+                self._count_nonfinite(s, finite)
                 tokens += count
                 elapsed = time.perf_counter() - start
                 rate, s.seconds = tokens / elapsed, before + elapsed
                 self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
                                "tokens_per_s": rate, "skipped": s.skipped, "seconds": s.seconds}, bar)
-                if cfg.train.time_budget and not s.stopped_early:  # one clock, rank 0's, for every rank
-                    over = torch.tensor(float(s.seconds > cfg.train.time_budget), device=self.device)
-                    if self.world > 1:
-                        dist.broadcast(over, 0)
-                    if over:
-                        s.stopped_early = True
-                        self.log(f"time budget of {cfg.train.time_budget:g} s spent at step {s.step}")
+                self._check_budget(s)
                 improved = False
                 if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
                     improved = self._evaluate(model, task, s)
@@ -292,17 +257,76 @@ class Trainer:
         if self.board is not None:
             self.board.close()
         if self.rank == 0:
-            chosen = self._best_weights(model, s)
-            ckpt.export(model, self.cfg.to_dict(), self.out / "export",
-                        self.out / task.tokenizer_file if task.tokenizer_file else None,
-                        {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
-                         "task": cfg.data.task, "vocab_hash": task.vocab_hash, "rot90": __version__, **chosen})
-            self.log(f"exported the weights of step {chosen['step']} ({chosen['selected']})")
-            if cfg.train.average_last:
-                _, steps = ckpt.average(self.out, cfg.train.average_last, self.out / "export")
-                self.log(f"export: the mean weights of steps {', '.join(map(str, sorted(steps)))} (train.average_last)")
+            self._export(task, model, s)
         self._barrier()
         return dataclasses.asdict(s)
+
+    def _build(self, task):
+        """Model, optimiser and schedule, the same on every rank."""
+        cfg = self.cfg
+        torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
+        model = task.build_model().to(self.device)
+        if cfg.optim.name == "adamw":
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+        else:
+            opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
+                                  weight_decay=cfg.optim.weight_decay)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+        torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
+        return model, opt, sched
+
+    def _resume(self, task, model, opt, sched) -> TrainState:
+        """The newest loadable checkpoint restored into model, optimiser, schedule and RNGs; a fresh state if none."""
+        s = TrainState()
+        found = self._newest_checkpoint()
+        self._record_config()
+        if found is None:
+            return s
+        state, self._resumed_from = found
+        self._good.add(self._resumed_from)
+        self._check_compatible(state, task)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        ckpt.set_rng_state(state["rng"][min(self.rank, len(state["rng"]) - 1)])
+        s.restore(state)
+        self.log(f"resuming from step {s.step} (epoch {s.epoch}, batch {s.position})")
+        return s
+
+    def _count_nonfinite(self, s: TrainState, finite: bool):
+        if finite:
+            s.bad_in_a_row = 0
+            return
+        s.skipped += 1
+        s.bad_in_a_row += 1
+        self.log(f"warning: step {s.step}: non-finite loss or gradient, step skipped")
+        if s.bad_in_a_row >= self.cfg.train.max_nonfinite:
+            raise TrainError(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
+                             f"non-finite loss or gradient; checkpoints hold finite weights only")
+
+    def _check_budget(self, s: TrainState):
+        """Stop when the time budget is spent: one clock, rank 0's, for every rank."""
+        if not self.cfg.train.time_budget or s.stopped_early:
+            return
+        over = torch.tensor(float(s.seconds > self.cfg.train.time_budget), device=self.device)
+        if self.world > 1:
+            dist.broadcast(over, 0)
+        if over:
+            s.stopped_early = True
+            self.log(f"time budget of {self.cfg.train.time_budget:g} s spent at step {s.step}")
+
+    def _export(self, task, model, s: TrainState):
+        """export/: the selected weights (best step, or the mean of the last N), config and tokenizer."""
+        cfg = self.cfg
+        chosen = self._best_weights(model, s)
+        ckpt.export(model, cfg.to_dict(), self.out / "export",
+                    self.out / task.tokenizer_file if task.tokenizer_file else None,
+                    {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
+                     "task": cfg.data.task, "vocab_hash": task.vocab_hash, "rot90": __version__, **chosen})
+        self.log(f"exported the weights of step {chosen['step']} ({chosen['selected']})")
+        if cfg.train.average_last:
+            _, steps = ckpt.average(self.out, cfg.train.average_last, self.out / "export")
+            self.log(f"export: the mean weights of steps {', '.join(map(str, sorted(steps)))} (train.average_last)")
 
     def _step(self, net, model, opt, task, batch, step: int):
         net.train()
