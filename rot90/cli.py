@@ -156,7 +156,7 @@ def cmd_eval(args) -> int:
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
                  limit=args.limit, device=args.device)
     print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
-          + (f" ({r['sources_cut_to_max_len']} sources cut to the model's max_len)" if r["sources_cut_to_max_len"]
+          + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
     print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}")
     print(f"chrF {r['chrf']:.2f}   {r['chrf_signature']}")

@@ -4,8 +4,9 @@
     rot90 eval --model DIR --split test                                 BLEU, chrF, perplexity, speed
 
 Input is read as UTF-8 (a line that is not gets one error naming it); an empty line gives an
-empty line; a source longer than the model was trained on (data.max_len tokens) is cut to
-that length with a warning naming the line: the stated policy, never a crash. Lines are
+empty line; a source longer than the model was trained on (data.max_len tokens) is split at
+sentence ends (then clause marks, then words) into pieces that fit, each translated, joined in
+order, with a warning naming the line: the whole line is translated, none of it lost. Lines are
 decoded in batches sorted by length and written back in their original order, a batch at a
 time, so output streams.
 """
@@ -13,6 +14,7 @@ time, so output streams.
 from __future__ import annotations
 
 import math
+import re
 import sys
 import time
 from pathlib import Path
@@ -51,17 +53,38 @@ class Translator:
                             f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
         check_hash(self.info["vocab_hash"], self.tokenizer)
         self.max_len = self.info["config"]["data"]["max_len"]
-        self.cut = 0  # sources cut to max_len so far
+        self.split = 0  # lines longer than max_len, translated in pieces so far
 
-    def encode(self, line: str, where: str = "", warn: bool = True) -> list[int]:
+    def pieces(self, line: str, where: str = "", warn: bool = True) -> list[list[int]]:
+        """Token ids of line in pieces of at most max_len tokens: split at sentence ends, then clause marks,
+        then words, so that a long line is translated whole instead of cut (its tail lost)."""
         ids = self.tokenizer.encode(line)
-        if len(ids) > self.max_len:
-            self.cut += 1
-            if warn:
-                print(f"warning: {where}: {len(ids)} tokens, cut to the {self.max_len} the model was trained on",
-                      file=sys.stderr)
-            ids = ids[: self.max_len]
-        return ids
+        if len(ids) <= self.max_len:
+            return [ids]
+        self.split += 1
+        parts = split_text(line, lambda t: len(self.tokenizer.encode(t)), self.max_len)
+        if warn:
+            print(f"warning: {where}: {len(ids)} tokens, over the {self.max_len} the model was trained on: "
+                  f"translated in {len(parts)} pieces", file=sys.stderr)
+        out = []
+        for part in parts:  # a single word over max_len tokens: in windows of its tokens
+            p = self.tokenizer.encode(part)
+            out += [p[i:i + self.max_len] for i in range(0, len(p), self.max_len)]
+        return out
+
+    def translate_lines(self, lines: list[str], where: list[str] | None = None, warn: bool = True,
+                        **kw) -> list[list[tuple[str, float]]]:
+        """Lines in, n-best (text, score) lists out; a long line's pieces are translated and joined in order
+        (the k-th hypotheses of its pieces joined, scores summed)."""
+        pieces = [self.pieces(line, where[i] if where else "", warn) for i, line in enumerate(lines)]
+        flat = self.translate([p for ps in pieces for p in ps], **kw)
+        out, k = [], 0
+        for ps in pieces:
+            hyps, k = flat[k:k + len(ps)], k + len(ps)
+            n = max(len(h) for h in hyps)
+            out.append([(" ".join(h[min(j, len(h) - 1)][0] for h in hyps if h[min(j, len(h) - 1)][0]),
+                         sum(h[min(j, len(h) - 1)][1] for h in hyps)) for j in range(n)])
+        return out
 
     @torch.no_grad()
     def translate(self, ids: list[list[int]], beam: int = 5, nbest: int = 1, alpha: float = 0.6,
@@ -96,7 +119,7 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
     def flush():
         if not lines:
             return
-        for hyps in tr.translate([tr.encode(text, f"{name}:{n}") for n, text in lines], **kw):
+        for hyps in tr.translate_lines([text for _, text in lines], [f"{name}:{n}" for n, _ in lines], **kw):
             out.write("\n".join(h for h, _ in hyps) + "\n" if kw.get("nbest", 1) == 1 else
                       "".join(f"{h}\t{s:.4f}\n" for h, s in hyps) + "\n")
         out.flush()
@@ -140,21 +163,22 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
                             f"{split}.{src} + {split}.{d['lang']}, or data.{split}_file)")
         pairs = found[0]
     pairs = pairs[:limit] if limit else pairs
-    srcs = [tr.encode(s, warn=False) for s, _ in pairs]
+    srcs = [tr.tokenizer.encode(s) for s, _ in pairs]
     start = time.perf_counter()
     hyps = [""] * len(srcs)
     order = sorted(range(len(srcs)), key=lambda i: len(srcs[i]))  # batches of like lengths pad and wait least
     for i in range(0, len(order), batch):
         chunk = order[i:i + batch]
-        for j, h in zip(chunk, tr.translate([srcs[j] for j in chunk], beam=beam, alpha=alpha)):
+        for j, h in zip(chunk, tr.translate_lines([pairs[j][0] for j in chunk], warn=False, beam=beam, alpha=alpha)):
             hyps[j] = h[0][0]
     seconds = time.perf_counter() - start
     refs = [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
-    targets = [tr.tokenizer.encode(t)[: tr.max_len] for _, t in pairs]
-    nll, n = teacher_forced_nll(tr.model, list(zip(srcs, targets)), batch, tr.device)  # perplexity
+    # Perplexity by teacher forcing, on sources and references cut to the training length.
+    pairs_ids = [(s[: tr.max_len], tr.tokenizer.encode(t)[: tr.max_len]) for s, (_, t) in zip(srcs, pairs)]
+    nll, n = teacher_forced_nll(tr.model, pairs_ids, batch, tr.device)
     return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "device": str(tr.device),
-            "sources_cut_to_max_len": tr.cut,
+            "sources_split": tr.split,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),
             "perplexity": math.exp(nll / max(n, 1)), "sentences_per_s": len(pairs) / seconds,
@@ -162,4 +186,26 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
                          for (s, r), h in list(zip(pairs, hyps))[:5]]}
 
 
-__all__ = ["Translator", "translate_stream", "evaluate"]
+def split_text(text: str, count, limit: int) -> list[str]:
+    """text in consecutive parts of at most `limit` tokens by count(part), packed greedily: at sentence ends
+    first, then clause marks, then spaces; a part with no place left to split is returned as it is."""
+    if count(text) <= limit:
+        return [text]
+    for boundary in (r"(?<=[.!?])\s+", r"(?<=[;:,])\s+", r"\s+"):
+        parts = [p for p in re.split(boundary, text.strip()) if p]
+        if len(parts) < 2:
+            continue
+        chunks, current = [], ""
+        for p in parts:
+            joined = f"{current} {p}" if current else p
+            if current and count(joined) > limit:
+                chunks.append(current)
+                current = p
+            else:
+                current = joined
+        chunks.append(current)
+        return [q for c in chunks for q in split_text(c, count, limit)]
+    return [text]
+
+
+__all__ = ["Translator", "translate_stream", "evaluate", "split_text"]

@@ -38,7 +38,23 @@ def test_translate_lines_empty_and_over_long(run, capsys):
     text = out.getvalue().split("\n")
     assert text[1] == "" and text[0] and text[2]  # an empty line gives an empty line
     err = capsys.readouterr().err
-    assert "warning: stdin:3:" in err and "cut to the 20 the model was trained on" in err
+    assert "warning: stdin:3:" in err and "over the 20 the model was trained on: translated in" in err
+
+
+def test_a_line_three_times_the_training_length_is_translated_whole(run):
+    """Its last words are translated: the line is split at sentence ends, each piece translated, joined in order."""
+    tr = Translator(run)
+    sentences = ["nine thousand nine hundred and ninety-eight, seven thousand seven hundred and seventy-seven.",
+                 "eight thousand eight hundred and eighty-eight, six thousand six hundred and sixty-six.",
+                 "five thousand five hundred and fifty-five, four thousand four hundred and forty-four.",
+                 "three thousand three hundred and thirty-three, two thousand two hundred and twenty-two."]
+    line = " ".join(sentences)
+    n = [len(tr.tokenizer.encode(s)) for s in sentences]
+    assert len(tr.tokenizer.encode(line)) >= 3 * tr.max_len  # three times what the model was trained on
+    assert max(n) <= tr.max_len < min(a + b for a, b in zip(n, n[1:]))  # so each sentence is one piece
+    alone = [tr.translate_lines([s], beam=3)[0][0][0] for s in sentences]
+    whole = tr.translate_lines([line], beam=3, warn=False)[0][0][0]
+    assert whole.endswith(alone[-1]) and whole == " ".join(alone)  # nothing of the tail lost
 
 
 def test_translate_command_non_utf8_and_nbest(run):

@@ -1,0 +1,112 @@
+"""Beam search pinned down on a model whose probabilities are known: a first-order Markov chain over two words.
+
+The chain's probabilities are set by hand, so every hypothesis's log-probability is known in closed form:
+the golden test states the expected n-best (tokens and scores), the length-penalty test checks GNMT's
+formula on every returned hypothesis, and beam search is compared with exhaustive search.
+"""
+
+import itertools
+import math
+
+import pytest
+import torch
+
+from rot90.check import bound
+from rot90.models.search import beam_search, greedy, length_penalty
+from rot90.tokens import BOS, EOS
+
+A, B = 3, 4  # the two words; 0 is PAD
+TOL = bound(torch.float32, 10)  # beam search keeps scores in float32; at most 10 steps are summed
+P = {BOS: {A: 0.5, B: 0.3, EOS: 0.2},  # next-token probabilities given the previous token
+     A: {A: 0.1, B: 0.4, EOS: 0.5},
+     B: {A: 0.3, B: 0.1, EOS: 0.6}}
+
+
+class _State:
+    def __init__(self, rows: torch.Tensor):
+        self.rows = rows
+
+    def select(self, rows):
+        return _State(self.rows[rows])
+
+
+class Chain:
+    """encode/step as rot90's seq2seq models have them; the next token depends on the previous one only."""
+
+    def __init__(self):
+        self.logits = torch.full((5, 5), -30.0, dtype=torch.float64)  # exp(-30): never chosen
+        for prev, row in P.items():
+            for tok, p in row.items():
+                self.logits[prev, tok] = math.log(p)
+
+    def encode(self, src, src_len):
+        return _State(torch.arange(src.shape[0]))
+
+    def step(self, tokens, state):
+        return self.logits[tokens], state
+
+
+def logprob(seq: tuple[int, ...], eos: bool = True) -> float:
+    prev, total = BOS, 0.0
+    for tok in seq + ((EOS,) if eos else ()):
+        total += math.log(P[prev][tok])
+        prev = tok
+    return total
+
+
+def exhaustive(limit: int, alpha: float, n: int) -> list[tuple[list[int], float]]:
+    """Every hypothesis beam search can finish: ended by EOS within the limit, or cut at the limit."""
+    hyps = []
+    for length in range(limit + 1):
+        for seq in itertools.product((A, B), repeat=length):
+            score = logprob(seq, eos=length < limit)
+            hyps.append((list(seq), score / length_penalty(length + 1, alpha)))
+    return sorted(hyps, key=lambda h: -h[1])[:n]
+
+
+def search(beam, alpha, nbest, sentences=1):
+    src = torch.full((sentences, 1), 5, dtype=torch.long)
+    return beam_search(Chain(), src, torch.ones(sentences, dtype=torch.long), beam=beam, alpha=alpha,
+                       max_ratio=0.0, nbest=nbest)  # the length limit: 0 * 1 + 10 = 10 tokens
+
+
+def test_golden_nbest_without_length_penalty():
+    (hyps,) = search(beam=3, alpha=0.0, nbest=3)
+    assert [seq for seq, _ in hyps] == [[A], [], [B]]  # p = 0.25, 0.2, 0.18
+    assert [s for _, s in hyps] == pytest.approx([math.log(0.25), math.log(0.2), math.log(0.18)], rel=TOL)
+
+
+def test_golden_nbest_with_gnmt_length_penalty():
+    """alpha = 0.6 divides by ((5 + |y| + 1) / 6)^0.6: the empty hypothesis falls from second to third."""
+    (hyps,) = search(beam=3, alpha=0.6, nbest=3)
+    assert [seq for seq, _ in hyps] == [[A], [B], []]
+    want = [math.log(0.25) / (7 / 6) ** 0.6, math.log(0.18) / (7 / 6) ** 0.6, math.log(0.2)]
+    assert [s for _, s in hyps] == pytest.approx(want, rel=TOL)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0, 2.0])
+def test_every_score_is_the_log_probability_over_the_length_penalty(alpha):
+    (hyps,) = search(beam=6, alpha=alpha, nbest=6)
+    scores = [s for _, s in hyps]
+    assert scores == sorted(scores, reverse=True)  # n-best order: best first
+    for seq, score in hyps:
+        cut = len(seq) == 10  # cut at the limit: no EOS was scored
+        assert score == pytest.approx(logprob(tuple(seq), eos=not cut) / length_penalty(len(seq) + 1, alpha),
+                                      rel=TOL)
+
+
+@pytest.mark.parametrize("alpha", [0.0, 0.6, 1.0])
+def test_a_wide_beam_finds_what_exhaustive_search_finds(alpha):
+    """(At alpha = 2 the penalty favours the 10-token hypothesis cut at the limit, which a beam that stops once it
+    has 16 finished hypotheses never reaches: beam search is not exhaustive search, and is not meant to be.)"""
+    (hyps,) = search(beam=16, alpha=alpha, nbest=5)
+    want = exhaustive(limit=10, alpha=alpha, n=5)
+    assert [seq for seq, _ in hyps] == [seq for seq, _ in want]
+    assert [s for _, s in hyps] == pytest.approx([s for _, s in want], rel=TOL)
+
+
+def test_beam_one_is_greedy_and_a_batch_is_each_sentence_alone():
+    (hyps,) = search(beam=1, alpha=0.0, nbest=1)
+    src = torch.full((1, 1), 5, dtype=torch.long)
+    assert hyps[0][0] == greedy(Chain(), src, torch.ones(1, dtype=torch.long), max_ratio=0.0)[0] == [A]
+    assert search(beam=4, alpha=0.6, nbest=4, sentences=3) == [search(beam=4, alpha=0.6, nbest=4)[0]] * 3
