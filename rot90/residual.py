@@ -184,12 +184,51 @@ def lengths_mask(lengths: Tensor, T: int) -> Tensor:
     return (torch.arange(T, device=lengths.device)[:, None] < lengths[None, :]).unsqueeze(-1)
 
 
+# The state-reading rules whose function along time is one of torch's fused RNN kernels (same gate order, same
+# parameter layout): an Elman RNN, torch.nn.LSTM and torch.nn.GRU. The integrator stays their tested reference.
+_TORCH_RNNS = {"plain": "rnn_tanh", "lstm": "lstm", "gru": "gru"}
+
+
+def torch_kernel(rule: Rule, w: Weights, lengths: Tensor | None, T: int):
+    """torch's kernel computing this block along time, or None (a custom rule, no input, a projection, an empty
+    sequence: those run on the integrator)."""
+    if _TORCH_RNNS.get(rule.name) is None or get_rule(rule.name) is not rule or w.weight_ih is None:
+        return None
+    if w.weight_hr is not None or T == 0 or (lengths is not None and int(lengths.min()) == 0):
+        return None
+    return getattr(torch._VF, _TORCH_RNNS[rule.name])
+
+
+def _torch_rnn(rule: Rule, w: Weights, x: Tensor, y0: Tensor, s0: Tensor, lengths: Tensor | None):
+    """One block along time on torch's fused kernel. x (T, B, I); padded positions give 0, states stop at each end."""
+    kernel = torch_kernel(rule, w, lengths, x.shape[0])
+    params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if w.bias_ih is not None else [])
+    has_bias = w.bias_ih is not None
+    hx = (y0[None], s0[None]) if rule.separate_output else y0[None]
+    if lengths is None:
+        out = kernel(x, hx, params, has_bias, 1, 0.0, False, False, False)
+        y, last = out[0], out[1:]
+    else:
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        order, back = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(h.index_select(1, order) for h in hx) if rule.separate_output else hx.index_select(1, order)
+        out = kernel(packed.data, packed.batch_sizes, hx, params, has_bias, 1, 0.0, False, False)
+        y, _ = nn.utils.rnn.pad_packed_sequence(nn.utils.rnn.PackedSequence(out[0], packed.batch_sizes, order, back),
+                                                total_length=x.shape[0])
+        last = tuple(h.index_select(1, back) for h in out[1:])
+    if rule.separate_output:  # lstm: (h_n, c_n)
+        return y, _join(rule, last[0][0], last[1][0])
+    return y, _join(rule, last[0][0], last[0][0])
+
+
 def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, lengths: Tensor | None = None,
              method: str = "parallel") -> tuple[Tensor, State]:
     """One block's weights along time. x: (T, B, I), time-major; lengths: (B,) or None.
 
     Returns y (T, B, H), zero past each sequence's end, and the final state. Rules that read
-    the state are integrated step by step. The others are one scan over all T:
+    the state are integrated step by step ("sequential"), or, with "parallel"/"fused", run on
+    torch's fused kernel where it computes the same function (plain, lstm, gru). The others are
+    one scan over all T:
     method="parallel" takes the fastest path there is (the fused kernel on CPU, else scan's
     "auto"), "fused" that kernel, "sequential" the step-by-step loop, and any scan method
     ("compiled", "loop", "doubling") the rules + scan reference with that method.
@@ -201,6 +240,8 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
     lengths = check_lengths(lengths, B, T)
     if T == 0:  # no steps: nothing out, the state as it came in, on every path
         return x.new_zeros(0, B, P), _join(rule, y0, s0)
+    if rule.reads_state and method in ("parallel", "fused") and torch_kernel(rule, w, lengths, T) is not None:
+        return _torch_rnn(rule, w, x, y0, s0, lengths)
     fast = w.weight_hr is None and fused.supported(rule, x)
     if not rule.reads_state and (method == "fused" or (method == "parallel" and fast)):
         px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)

@@ -191,3 +191,35 @@ def test_every_rule_rotates_and_runs_every_path(rule):
     assert_close(flat(got), flat(want), chain=7)
     layer.method = "sequential"
     assert_close(flat(layer(x)), flat(want), chain=7)
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("rule", ["plain", "lstm", "gru"])
+def test_torchs_fused_kernel_equals_the_integrator(rule, with_lengths):
+    """Where torch's RNN kernel computes a rule's function, "parallel" runs on it; the integrator is the reference:
+    outputs, final states and every gradient, with initial states and variable lengths (a zero length falls back)."""
+    from unittest import mock
+
+    torch.manual_seed(0)
+    layer = Residual(rule, 6, "time", input_size=3).double()
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    h = torch.randn(4, 6, dtype=torch.float64)
+    state = (h, torch.randn(4, 6, dtype=torch.float64)) if rule == "lstm" else h
+    lengths = torch.tensor([9, 2, 5, 1]) if with_lengths else None
+    results = []
+    for method in ("sequential", "parallel"):
+        layer.method = method
+        layer.zero_grad()
+        xi = x.clone().requires_grad_()
+        y, last = layer(xi, state, lengths=lengths)
+        last = list(last) if isinstance(last, tuple) else [last]
+        (y.sin().sum() + sum(t.square().sum() for t in last)).backward()
+        results.append([y, *last, xi.grad] + [p.grad.clone() for p in layer.parameters()])
+    assert_close(results[1], results[0], chain=9 + 4 * 9)
+    kernel = {"plain": "rnn_tanh", "lstm": "lstm", "gru": "gru"}[rule]
+    with mock.patch.object(torch._VF, kernel, side_effect=AssertionError("fused kernel called")):
+        with pytest.raises(AssertionError, match="fused kernel called"):
+            layer(x, state, lengths=lengths)  # "parallel" is torch's kernel
+        layer(x, state, lengths=torch.tensor([9, 0, 5, 1]))  # an empty sequence: the integrator
+        layer.method = "sequential"
+        layer(x, state, lengths=lengths)  # the reference never calls it
