@@ -193,7 +193,7 @@ def cmd_experiment(args) -> int:
             runs = sum(len(g.runs) for g in groups)
             print(f"{name:<16} {runs:>2} runs: " + "; ".join(g.title for g in groups))
         return 0
-    run_experiment(args.name, Path(args.out), seed=args.seed, quick=args.quick, only=args.only,
+    run_experiment(args.name, Path(args.out), seed=args.seed, seeds=args.seeds, quick=args.quick, only=args.only,
                    extra=tuple(args.set or ()), train=not args.report_only,
                    progress=lambda m: print(m, file=sys.stderr, flush=True))
     print((Path(args.out) / args.name / "report.md").read_text())
@@ -213,6 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("name", nargs="?", help="an experiment; none, or --list: the experiments and their runs")
     ex.add_argument("--out", default="runs/experiments", help="runs and report go to OUT/NAME")
     ex.add_argument("--seed", type=int, default=0)
+    ex.add_argument("--seeds", type=int, default=1, metavar="N",
+                    help="each run with seeds SEED .. SEED+N-1; tables: mean and interval (min-max for N <= 3)")
     ex.add_argument("--only", nargs="+", metavar="RUN", help="only these runs (names as in the report)")
     ex.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a value in every run")
     ex.add_argument("--quick", action="store_true", help="tiny sizes: seconds per run (for tests)")

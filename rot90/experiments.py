@@ -13,6 +13,7 @@ Step-limited runs give the same numbers again for the same seed; runs with a wal
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
 import time
@@ -257,6 +258,26 @@ def _curve(group: Group, folder: Path) -> str:
     return ", ".join(f"{v:.3g} @{s}" for s, v in points)
 
 
+# Two-sided 95 % Student t quantiles by degrees of freedom (N - 1 seeds); beyond 30 the normal's 1.96.
+_T95 = {1: 12.706, 2: 4.303, 3: 3.182, 4: 2.776, 5: 2.571, 6: 2.447, 7: 2.365, 8: 2.306, 9: 2.262, 10: 2.228,
+        15: 2.131, 20: 2.086, 30: 2.042}
+
+
+def spread(values: list[float]) -> dict:
+    """mean, and the interval a claim needs: min–max for N <= 3 seeds, else a 95 % t-interval of the mean."""
+    n, mean = len(values), sum(values) / len(values)
+    if n <= 3:
+        return {"n": n, "mean": mean, "low": min(values), "high": max(values), "kind": "min–max"}
+    sd = math.sqrt(sum((v - mean) ** 2 for v in values) / (n - 1))
+    t = _T95[max(k for k in _T95 if k <= n - 1)] if n - 1 <= 30 else 1.96
+    half = t * sd / math.sqrt(n)
+    return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "kind": "95 % t-interval"}
+
+
+def _format(value: float, metric: str) -> str:
+    return f"{100 * value:.1f}" if metric == "accuracy" else f"{value:.4g}"
+
+
 def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     unit = " (%)" if group.metric == "accuracy" else ""
     head = (f"| run | width | parameters | updates | training time (s), threads "
@@ -266,8 +287,11 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
         head += " training tokens/s | test BLEU | test chrF | test perplexity | decoding sentences/s (beam 5) |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in results:
-        value = r["dev"].get(group.metric, float("nan"))
-        value = f"{100 * value:.1f}" if group.metric == "accuracy" else f"{value:.4g}"
+        value = _format(r["dev"].get(group.metric, float("nan")), group.metric)
+        if "seeds" in r:  # several seeds: the mean and its interval
+            s = r["seeds"]
+            value = (f"{_format(s['mean'], group.metric)} ({_format(s['low'], group.metric)}–"
+                     f"{_format(s['high'], group.metric)}, {s['n']} seeds, {s['kind']})")
         line = (f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f}, "
                 f"{r.get('threads', '?')} | {value} |"
                 f" {_curve(group, where / r['run'])} |")
@@ -283,15 +307,32 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     return lines
 
 
+def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick: bool, extra: tuple[str, ...],
+              progress, train: bool) -> dict | None:
+    """One run with seeds seed, seed+1, ...: seed `seed` in folder itself (the layout of a one-seed experiment),
+    the others in folder/seed-K; the first seed's result, with the spread of the dev metric over all seeds."""
+    got = [run_one(run, group, folder if k == seed else folder / f"seed-{k}", k, quick, extra, progress, train)
+           for k in range(seed, seed + seeds)]
+    if got[0] is None:
+        return None
+    values = [g["dev"][group.metric] for g in got if g is not None and group.metric in g["dev"]]
+    if seeds > 1 and values:
+        got[0] = {**got[0], "seeds": spread(values), "per_seed": values}
+    return got[0]
+
+
 def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, only: list[str] | None = None,
-                   extra: tuple[str, ...] = (), train: bool = True, progress=print) -> dict:
+                   extra: tuple[str, ...] = (), train: bool = True, progress=print, seeds: int = 1) -> dict:
     """Every run of experiment `name` (or those in `only`), then OUT/NAME/report.md, results.json, figures.
 
     extra: overrides for every run, after the experiment's own (e.g. data.path=data/translation-de).
     train=False: no training; report the runs that have an exported model, as they stand.
+    seeds: each run with seeds seed .. seed + seeds - 1; tables give the mean and its interval.
     """
     from .train.config import ConfigError
 
+    if seeds < 1:
+        raise ConfigError(f"--seeds {seeds}: at least one")
     if name not in EXPERIMENTS:
         raise ConfigError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)}")
     groups, where = EXPERIMENTS[name], Path(out) / name
@@ -301,7 +342,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
                           f"runs: {', '.join(sorted(known))}")
     start, results = time.perf_counter(), {}
     report = [f"# rot90 experiment {name}", "",
-              f"`rot90 experiment {name} --out {out} --seed {seed}{' --quick' if quick else ''}"
+              f"`rot90 experiment {name} --out {out} --seed {seed}{f' --seeds {seeds}' if seeds > 1 else ''}"
+              f"{' --quick' if quick else ''}"
               f"{''.join(f' --set {e}' for e in extra)}{' --only ' + ' '.join(only) if only else ''}"
               f"{'' if train else ' --report-only'}` — "
               f"rot90 {__version__}, "
@@ -310,7 +352,7 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
     for i, group in enumerate(groups, 1):
         progress(f"[{i}/{len(groups)}] {group.title}")
         runs = [r for r in group.runs if not only or r.name in only]
-        got = [run_one(r, group, where / r.name, seed, quick, tuple(extra), progress, train) for r in runs]
+        got = [run_seeds(r, group, where / r.name, seed, seeds, quick, tuple(extra), progress, train) for r in runs]
         runs = [r for r, g in zip(runs, got) if g is not None]
         got = [g for g in got if g is not None]
         results[group.title] = got
@@ -335,7 +377,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
                   "wall-clock budget depend on the machine; step-limited runs repeat exactly for the same seed.")
     atomic_write_text(where / "report.md", "\n".join(report) + "\n")
     atomic_write_text(where / "results.json",
-                      json.dumps({"experiment": name, "seed": seed, "quick": quick, "groups": results}, indent=1))
+                      json.dumps({"experiment": name, "seed": seed, "seeds": seeds, "quick": quick, "groups": results},
+                                 indent=1))
     progress(f"wrote {where / 'report.md'}")
     return results
 

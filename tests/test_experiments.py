@@ -119,3 +119,24 @@ def test_every_run_of_every_experiment_is_a_valid_config():
         for quick in (False, True):
             load(configs / f"{r.config}.toml", [*r.overrides, "train.seed=0", *(g.quick if quick else ())])
     assert len(runs) >= 50
+
+
+def test_seeds_give_each_run_a_mean_and_an_interval(tmp_path):
+    got = run_experiment("memory-tasks", tmp_path, seed=3, seeds=3, quick=True, only=ONLY[:1], progress=lambda m: None)
+    (r,) = [r for g in got.values() for r in g]
+    s = r["seeds"]
+    assert s["n"] == 3 and s["kind"] == "min–max" and s["low"] <= s["mean"] <= s["high"]
+    assert len(set(r["per_seed"])) > 1  # each seed trains its own run
+    folder = tmp_path / "memory-tasks" / ONLY[0]
+    assert (folder / "seed-4" / "export").is_dir() and (folder / "seed-5" / "export").is_dir()
+    report = (tmp_path / "memory-tasks" / "report.md").read_text()
+    assert "3 seeds, min–max" in report and "--seeds 3" in report
+
+
+def test_a_95_percent_interval_from_five_seeds():
+    from rot90.experiments import spread
+
+    s = spread([1.0, 2.0, 3.0, 4.0, 5.0])  # mean 3, sd sqrt(2.5), t(4) = 2.776
+    half = 2.776 * (2.5 ** 0.5) / 5 ** 0.5
+    assert s["kind"] == "95 % t-interval" and s["mean"] == 3.0
+    assert (s["low"], s["high"]) == pytest.approx((3 - half, 3 + half))

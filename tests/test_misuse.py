@@ -85,6 +85,7 @@ OTHER = [
     (["bench", "--lengths", "0"], "--lengths must be >= 1"),
     (["bench", "--only", "rot90.Mamba"], "unknown contender 'rot90.Mamba'"),
     (["experiment", "nonsense", "--out", "{tmp}/e"], "nonsense"),
+    (["experiment", "memory-tasks", "--seeds", "0", "--out", "{tmp}/e"], "--seeds 0: at least one"),
 ]
 
 
