@@ -127,11 +127,13 @@ class RecurrentSeq2Seq(nn.Module):
 
     # -- decoder -------------------------------------------------------------------------------
 
-    def _attend(self, h: Tensor, memory: Tensor, mask: Tensor) -> Tensor:
-        """Luong attention: h (B, T, H) queries over memory (B, S, H) -> attentional vectors (B, T, H)."""
+    def _attend(self, h: Tensor, memory: Tensor, mask: Tensor, keys: Tensor | None = None) -> Tensor:
+        """Luong attention: h (B, T, H) queries over memory (B, S, H) -> attentional vectors (B, T, H).
+        keys: the memory's keys when already computed (a decoder stepping through a whole target)."""
         if self.attention == "none":
             return h
-        keys = self.attn_in(memory) if self.attention == "general" else memory
+        if keys is None:
+            keys = self.attn_in(memory) if self.attention == "general" else memory
         scores = h @ keys.transpose(1, 2)  # (B, T, S)
         scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
         context = torch.softmax(scores, -1) @ memory  # (B, T, H)
@@ -159,10 +161,16 @@ class RecurrentSeq2Seq(nn.Module):
         """Teacher forcing: logits (B, T, V) for every position of tgt_in (BOS y_1 ... y_{T-1})."""
         state = self.encode(src, src_len)
         if self.input_feeding:  # each step needs the previous one's attentional vector
-            logits = []
-            for tok in tgt_in.unbind(1):
-                step_logits, state = self.step(tok, state)
-                logits.append(step_logits)
-            return torch.stack(logits, 1)
+            # What does not depend on that is done once for all positions: the embeddings, the attention
+            # keys, and the output projection (one (B*T, H) x (H, V) product instead of T small ones).
+            emb = self.drop(self.tgt_embed(tgt_in))  # (B, T, E)
+            keys = self.attn_in(state.memory) if self.attention == "general" else state.memory
+            feed, layers, atts = state.feed, state.layers, []
+            for t in range(tgt_in.shape[1]):
+                h, layers = self._layers(torch.cat([emb[:, t:t + 1], feed[:, None]], -1), layers)
+                att = self._attend(h, state.memory, state.mask, keys)  # (B, 1, H)
+                atts.append(att)
+                feed = att[:, 0]
+            return self.out(self.drop(torch.cat(atts, 1)))
         h, _ = self._layers(self.drop(self.tgt_embed(tgt_in)), state.layers)  # whole sequence at once
         return self.out(self.drop(self._attend(h, state.memory, state.mask)))
