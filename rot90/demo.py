@@ -27,9 +27,9 @@ from torch.nn import functional as F
 
 from . import __version__
 from .data.io import atomic_write_text
-from .gradients import stream_gradients
+from .gradients import stream_log_gradients
 from .models import DepthModel
-from .report import plot_gradients, pyplot, save
+from .report import plot_gradients, pyplot, save, sci
 from .residual import Residual, chrono_init
 
 
@@ -67,7 +67,7 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
             _train_briefly(models, cfg, K)
         for axis, group in models.items():
             for name, m in group.items():
-                curves[axis][name][stage] = stream_gradients(m, x[axis], lambda y: (y * readout).sum())
+                curves[axis][name][stage] = stream_log_gradients(m, x[axis], lambda y: (y * readout).sum())
     plot_gradients(curves, figures / "gradients.png",
                    "Gradient with respect to the residual stream k layers (depth) or k steps (time) back",
                    unit={"depth": "layers", "time": "time steps"})
@@ -77,7 +77,7 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path) -> dict:
                f"Gradient norm of a random readout of the last output with respect to the residual stream "
                f"k steps (or layers) back, {K} deep/long, width {H}, batch {B}.", "",
                "| axis | model | when | k = 10 | k = " + str(K - 1) + " |", "|---|---|---|---|---|"]
-    report += [f"| {a} | {n} | {s} | {g10:.2e} | {gk:.2e} |" for a, n, s, g10, gk in rows]
+    report += [f"| {a} | {n} | {s} | {sci(g10)} | {sci(gk)} |" for a, n, s, g10, gk in rows]
     report += ["", "![gradients](figures/gradients.png)", "",
                f"Seed {cfg.seed}; {time.perf_counter() - start:.1f} s.", ""]
     return {f"{a}/{n}/{s}": gk for a, n, s, _, gk in rows}

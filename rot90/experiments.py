@@ -1,6 +1,6 @@
 """`rot90 experiment NAME`: each claim of the demo at full size, as trainer runs and a report.
 
-    rot90 experiment memory-tasks [--out runs/experiments] [--seed 0] [--only RUN ...] [--quick]
+    rot90 experiment rotation [--out runs/experiments] [--seed 0] [--seeds 3] [--only RUN ...] [--quick]
 
 An experiment is a few groups of runs; a run is a shipped config plus overrides, trained by
 rot90's trainer into OUT/NAME/RUN. Stop the command at any point and run it again: every run
@@ -24,7 +24,7 @@ import torch
 
 from . import __version__
 from .data.io import atomic_write_text
-from .report import plot_curves, plot_gradients, read_metrics
+from .report import plot_curves, plot_gradients, read_metrics, sci
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 
@@ -35,6 +35,7 @@ class Run:
     config: str  # a shipped config, configs/CONFIG.toml
     overrides: tuple[str, ...] = ()
     params: int = 0  # when set (and not --quick): model.hidden chosen for about this many parameters
+    match: tuple[str, ...] = ()  # or: model.hidden chosen for the parameters of the run with these overrides
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,7 @@ class Group:
     test: bool = False  # translation: also BLEU/chrF/speed on the test split, beam 5
     curve: str = ""  # the metrics.jsonl key plotted; default dev_METRIC ("loss": the training loss)
     gradients: bool = False  # images: also |d loss / d stream| against distance, at initialisation and trained
+    kind: str = ""  # "rotation" | "carry": the controlled experiments' own tables and figures (rot90.controlled)
 
 
 def _grid(config: str, base: tuple[str, ...], prefix: str = "", **axes: list) -> tuple[Run, ...]:
@@ -75,7 +77,81 @@ _PROBE = 128  # images the gradient-flow curves are measured on
 _PIXELS = ("model.axis=time", "model.layers=1", "model.hidden=64", *_STEPS)  # gradient-flow along time
 _LM_BUDGET = ("train.time_budget=600", "train.steps=1000000", "train.eval_every=250", "train.eval_batches=10")
 
+# The rotation, controlled: Fashion-MNIST at K = 100 (10x10 images: 100 pixels along time, 100 blocks along depth)
+# and at K = 784 (28x28). Every run evaluated once, at its end, on all 10,000 test images (157 batches of 64).
+_RULES = ("plain", "resnet", "highway", "lstm", "gru", "minlstm", "mingru")
+_SETTINGS = {100: ("data.image_size=10", "train.steps=1000", "train.checkpoint_every=250"),
+             784: ("train.steps=200", "train.checkpoint_every=100")}
+_FULL_TEST = ("train.time_budget=0", "train.eval_batches=157", "data.batch_size=64")
+
+
+def _axis(K: int, axis: str) -> tuple[str, ...]:
+    steps = int(next(o for o in _SETTINGS[K] if o.startswith("train.steps=")).split("=")[1])
+    return (*_SETTINGS[K], *_FULL_TEST, f"train.eval_every={steps}", f"model.axis={axis}",
+            f"model.layers={K if axis == 'depth' else 1}")
+
+
+def _matched(K: int, axis: str, name: str, *overrides: str) -> Run:
+    """A run whose width gives the parameters of the plain rule at width 64 on the same axis."""
+    return Run(f"k{K},{axis},{name}", "fashion", (*_axis(K, axis), *overrides),
+               match=("model.rule=plain", "model.init=default", "model.carry=0", "model.chrono=0", "model.hidden=64"))
+
+
+def _rotation(K: int) -> tuple[Run, ...]:
+    rules = tuple(_matched(K, a, f"rule={r}", f"model.rule={r}") for a in ("depth", "time") for r in _RULES)
+    baselines = tuple(_matched(K, a, f"rule=plain,init={i}", "model.rule=plain", f"model.init={i}")
+                      for a in ("depth", "time") for i in ("orthogonal", "identity"))
+    linear = Run(f"k{K},linear", "fashion", (*_axis(K, "depth"), "model.layers=0", "model.hidden=64"))
+    return (*rules, *baselines, linear)
+
+
+# The carry as the variable: each unit starts with f = f0, i = 1 - f0; chrono draws f0 per unit with time scales
+# up to K; f = 1 is the resnet rule (no gate) on either axis.
+_CARRIES = ("0.5", "0.73", "0.88", "0.98", "chrono")
+_CARRY_RULES = (("depth", "highway"), ("depth", "minlstm"), ("time", "lstm"), ("time", "minlstm"))
+_CARRY_STEPS = {100: "train.steps=500", 784: "train.steps=200"}
+
+
+def _carry(K: int) -> tuple[Run, ...]:
+    def run(axis, name, *overrides):
+        r = _matched(K, axis, name, *overrides)
+        steps = _CARRY_STEPS[K].split("=")[1]
+        return Run(r.name, r.config, (*r.overrides, _CARRY_STEPS[K], f"train.eval_every={steps}"), match=r.match)
+
+    return (*(run(a, f"rule={r},f0={f}", f"model.rule={r}", f"model.chrono={K}" if f == "chrono" else
+                  f"model.carry={f}") for a, r in _CARRY_RULES for f in _CARRIES),
+            *(run(a, "rule=resnet,f0=1", "model.rule=resnet") for a in ("depth", "time")))
+
+
+# --quick: digits at 4x4 (16 pixels), width 8, 4 updates; depth stacks keep their K blocks
+_CONTROLLED_QUICK = (*_IMAGES_QUICK, "model.hidden=8", "train.eval_every=4", "data.image_size=4")
+_ROTATION_ABOUT = (
+    "Fashion-MNIST {size}: the image starts a residual stream that K = {K} blocks update (depth), or one layer "
+    "reads it pixel by pixel, K = {K} steps (time). Every rule's width is chosen for the parameter count of the "
+    "plain rule at width 64 on its axis; baselines: the linear classifier (0 blocks) and plain nets whose stream "
+    "matrices start orthogonal or as the identity (IRNN, with tanh). {steps} updates of 64 images (AdamW 1e-3, "
+    "clip 1), test accuracy on all 10,000 test images of the final weights; 3 seeds (rot90 experiment rotation "
+    "--seeds 3). Chance: 10 %.")
+_CARRY_ABOUT = (
+    "Fashion-MNIST {size}, K = {K} blocks (depth) or steps (time), every unit starting with carry f0 and input gate "
+    "1 - f0: Highway's transform bias and minLSTM's gate biases along depth, the LSTM's forget/input biases and "
+    "minLSTM's along time; chrono draws f0 = τ/(1+τ), τ ~ U(1, K-1), per unit; f0 = 1 is the resnet rule (no gate) "
+    "on either axis. Widths as in rot90 experiment rotation; {steps} updates; test accuracy on all 10,000 test "
+    "images and |d loss / d stream| K - 1 steps back at initialisation.")
+
 EXPERIMENTS: dict[str, tuple[Group, ...]] = {
+    "rotation": tuple(
+        Group(f"The rotation matrix at K = {K}: seven rules along depth and along time",
+              _ROTATION_ABOUT.format(K=K, size="at 10x10 (100 pixels)" if K == 100 else "at 28x28 (784 pixels)",
+                                     steps=_SETTINGS[K][1 if K == 100 else 0].split("=")[1]),
+              "accuracy", _rotation(K), _CONTROLLED_QUICK, gradients=True, kind="rotation")
+        for K in (100, 784)),
+    "carry": tuple(
+        Group(f"The initial carry f0 at K = {K}, along depth and along time",
+              _CARRY_ABOUT.format(K=K, size="at 10x10" if K == 100 else "at 28x28",
+                                  steps=_CARRY_STEPS[K].split("=")[1]),
+              "accuracy", _carry(K), _CONTROLLED_QUICK, gradients=True, kind="carry")
+        for K in (100, 784)),
     "memory-tasks": (
         Group("Selective copying: the layer ablation of Feng et al. (2024)",
               "Feng et al. report selective-copying accuracy for 1/2/3 layers of minLSTM 37.6/85.7/96.0 % and "
@@ -196,7 +272,10 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         raise ConfigError(f"{config}: shipped config not found (rot90 experiment runs from a clone of rot90)")
     cfg = load(config, [*run.overrides, f"train.seed={seed}", *(group.quick if quick else ()), *extra])
     task = make_task(cfg)
-    if run.params and not quick:
+    if run.match and not quick:  # the reference's parameter count: its overrides on this run's config
+        ref = make_task(load(config, [*run.overrides, *run.match, f"train.seed={seed}", *extra]))
+        _width_for(task, cfg, sum(p.numel() for p in ref.build_model().parameters()))
+    elif run.params and not quick:
         _width_for(task, cfg, run.params)
     if train:
         progress(f"  {run.name}: training into {folder}")
@@ -216,8 +295,13 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
         result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "perplexity", "sentences_per_s",
                                             "bleu_signature", "chrf_signature")}
-    if group.gradients:
-        result["gradients"] = _gradients(task, cfg, folder)
+    if group.gradients and cfg.model.layers:  # (a linear classifier has no stream)
+        from .controlled import decay
+
+        result["gradients"] = g = _gradients(task, cfg, folder)
+        # per-seed numbers the report gives intervals for: the fitted per-step decay, the gradient K - 1 steps back
+        result["scalars"] = {f"{what}_{stage}": fn(g[stage]) for stage in g
+                             for what, fn in (("decay", decay), ("far", lambda v: v[-1]))}
     if train:  # a run reported as it stands may go on training later
         atomic_write_text(done, json.dumps(result, indent=1))
     return result
@@ -243,10 +327,11 @@ def _gradient_lines(results: list[dict]) -> list[str]:
              "|---|" + "---|" * (len(ks) + 1)]
     for r in results:
         g, far = r["gradients"], len(r["gradients"]["trained"]) - 1
-        cells = [f"{g['initialisation'][k]:.1e} → {g['trained'][k]:.1e}" if k <= far else "" for k in ks]
-        cells.append(f"{g['initialisation'][far]:.1e} → {g['trained'][far]:.1e} (k = {far})")
+        cells = [f"{sci(g['initialisation'][k])} → {sci(g['trained'][k])}" if k <= far else "" for k in ks]
+        cells.append(f"{sci(g['initialisation'][far])} → {sci(g['trained'][far])} (k = {far})")
         lines.append(f"| {r['run']} | " + " | ".join(cells) + " |")
-    return ["‖d loss / d stream‖ / batch size at distance k, at initialisation → after training:", "", *lines]
+    return ["‖d loss / d stream‖ / batch size at distance k, at initialisation → after training (computed as "
+            "log-norms: nothing underflows):", "", *lines]
 
 
 def _curve(group: Group, folder: Path) -> str:
@@ -280,9 +365,10 @@ def _format(value: float, metric: str) -> str:
 
 def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     unit = " (%)" if group.metric == "accuracy" else ""
+    split = "test" if group.kind else "dev"  # the controlled experiments evaluate on the whole test set
     head = (f"| run | width | parameters | updates | training time (s), threads "
-            f"| dev {group.metric.replace('_', ' ')}{unit} |"
-            f" dev {group.metric.replace('_', ' ')} by update |")
+            f"| {split} {group.metric.replace('_', ' ')}{unit} |"
+            f" {split} {group.metric.replace('_', ' ')} by update |")
     if group.test:
         head += " training tokens/s | test BLEU | test chrF | test perplexity | decoding sentences/s (beam 5) |"
     lines = [head, "|" + "---|" * head.count(" |")]
@@ -318,6 +404,10 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
     values = [g["dev"][group.metric] for g in got if g is not None and group.metric in g["dev"]]
     if seeds > 1 and values:
         got[0] = {**got[0], "seeds": spread(values), "per_seed": values}
+    scalars = [g["scalars"] for g in got if g is not None and "scalars" in g]
+    if scalars:  # finite values only: a gradient exactly 0 has no log
+        got[0]["scalar_seeds"] = {k: spread(v) for k in scalars[0]
+                                  if (v := [x[k] for x in scalars if math.isfinite(x[k])])}
     return got[0]
 
 
@@ -358,12 +448,20 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         results[group.title] = got
         if not got:
             continue
+        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), ""]
+        if group.kind:  # evaluated once, at the end: the controlled experiments' own figures instead of curves
+            from .controlled import sections
+
+            folders = {r.name: [where / r.name] + [where / r.name / f"seed-{k}" for k in range(seed + 1, seed + seeds)
+                                                   if (where / r.name / f"seed-{k}" / "metrics.jsonl").exists()]
+                       for r in runs}
+            report += sections(group, got, folders, where, i)
+            continue
         key = group.curve or f"dev_{group.metric}"
         ylabel = "training loss (nats per token, label-smoothed)" if key == "loss" else key.replace("_", " ")
         figure = plot_curves({r.name: where / r.name for r in runs}, key, group.x, where / f"group{i}.png",
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
-        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), "",
-                   f"![{group.title}]({figure.name})", ""]
+        report += [f"![{group.title}]({figure.name})", ""]
         if group.gradients:
             curves: dict = {}
             for r in got:  # runs are named "AXIS,rule=RULE"

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import tempfile
 import textwrap
@@ -10,6 +11,36 @@ from pathlib import Path
 
 from .data.io import DataError
 from .extras import need
+
+# Every figure colours a rule by its role in the stream: what fraction of it a step carries over.
+ROLES = {"plain": "no carry", "resnet": "identity carry", "highway": "gated carry", "lstm": "gated carry",
+         "gru": "gated carry", "minlstm": "gated carry", "mingru": "gated carry"}
+ROLE_COLOURS = {"no carry": "#d62728", "identity carry": "#2ca02c", "gated carry": "#1f77b4"}
+_SHADES = {"highway": "#08519c", "lstm": "#1f77b4", "gru": "#6baed6", "minlstm": "#6a51a3", "mingru": "#9e9ac8"}
+_MARKERS = {"plain": "o", "resnet": "s", "highway": "^", "lstm": "D", "gru": "v", "minlstm": "P", "mingru": "X"}
+
+
+def role(rule: str) -> str:
+    return ROLES.get(rule, "")
+
+
+def rule_style(label: str) -> dict:
+    """Colour (by role; gated rules in shades of one hue) and marker of the rule a label names, e.g.
+    "minLSTM", "plain deep net", "LSTM, chrono init"; {} for a label that names none (the Transformer)."""
+    key = label.lower().replace(" ", "")
+    for rule in sorted(ROLES, key=len, reverse=True):  # minlstm before lstm
+        if rule in key or (rule == "plain" and "elman" in key):
+            colour = _SHADES.get(rule, ROLE_COLOURS[ROLES[rule]])
+            return {"color": "#08306b" if "chrono" in key else colour, "marker": _MARKERS[rule]}
+    return {}
+
+
+def sci(log10: float) -> str:
+    """A log10 value as a number, "1.3e-241": exact where a float would underflow; "0" for -inf."""
+    if not math.isfinite(log10):
+        return "0"
+    exponent = math.floor(log10)
+    return f"{10 ** (log10 - exponent):.1f}e{exponent:+03d}"
 
 
 def pyplot():
@@ -87,21 +118,20 @@ def plot_gradients(curves: dict[str, dict[str, dict[str, list[float]]]], out: Pa
                    unit: dict[str, str] | None = None) -> Path:
     """|d loss / d stream| against the distance k from the output: one panel per axis, same y-axis.
 
-    curves: {axis: {model: {stage: values}}}, values[k] at distance k (rot90.gradients); the
+    curves: {axis: {model: {stage: log10 values}}}, values[k] at distance k (rot90.gradients); the
     first stage of each model is drawn solid, later ones dashed. unit: the axis's step ("layers").
     """
     plt = pyplot()
     fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 4.2), sharey=True, squeeze=False)
     for ax, (axis, models) in zip(axes[0], curves.items()):
         for i, (model, stages) in enumerate(models.items()):
+            colour = rule_style(model).get("color", f"C{i}")
             for j, (stage, g) in enumerate(stages.items()):
-                ax.plot(range(len(g)), [max(v, 1e-30) for v in g], "-" if j == 0 else "--", color=f"C{i}",
-                        label=f"{model} ({stage})")
-        ax.set_yscale("log")
+                ax.plot(range(len(g)), g, "-" if j == 0 else "--", color=colour, label=f"{model} ({stage})")
         ax.set_xlabel(f"distance k from the output ({(unit or {}).get(axis, 'steps')})")
         ax.set_title(f"along {axis}")
         ax.grid(True, alpha=0.3)
         ax.legend(fontsize=7)
-    axes[0][0].set_ylabel("‖d loss / d stream at distance k‖ / batch size")
+    axes[0][0].set_ylabel("log10 ‖d loss / d stream at distance k‖ / batch size")
     fig.suptitle(textwrap.fill(title, 100), fontsize=10)
     return save(fig, out)

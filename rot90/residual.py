@@ -221,6 +221,17 @@ def _torch_rnn(rule: Rule, w: Weights, x: Tensor, y0: Tensor, s0: Tensor, length
     return y, _join(rule, last[0][0], last[0][0])
 
 
+# (rule, device type, dtype) where torch's kernel cannot run on this machine: under CPU autocast torch sends LSTMs
+# to oneDNN, which has no bfloat16 LSTM on CPUs without AVX512-BF16 (an AMD EPYC here); torch.nn.LSTM itself fails.
+_NO_KERNEL: set[tuple[str, str, torch.dtype]] = set()
+
+
+def _autocast_dtype(x: Tensor) -> torch.dtype:
+    """The dtype a kernel computes in: autocast's where it is on, else the input's."""
+    kind = x.device.type
+    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
+
+
 def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, lengths: Tensor | None = None,
              method: str = "parallel") -> tuple[Tensor, State]:
     """One block's weights along time. x: (T, B, I), time-major; lengths: (B,) or None.
@@ -241,7 +252,14 @@ def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, leng
     if T == 0:  # no steps: nothing out, the state as it came in, on every path
         return x.new_zeros(0, B, P), _join(rule, y0, s0)
     if rule.reads_state and method in ("parallel", "fused") and torch_kernel(rule, w, lengths, T) is not None:
-        return _torch_rnn(rule, w, x, y0, s0, lengths)
+        where = (rule.name, x.device.type, _autocast_dtype(x))
+        if where not in _NO_KERNEL:
+            try:
+                return _torch_rnn(rule, w, x, y0, s0, lengths)
+            except RuntimeError:
+                if where[2] in (torch.float32, torch.float64):
+                    raise
+                _NO_KERNEL.add(where)  # the integrator below computes the same function
     fast = w.weight_hr is None and fused.supported(rule, x)
     if not rule.reads_state and (method == "fused" or (method == "parallel" and fast)):
         px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)
@@ -349,18 +367,66 @@ class Residual(nn.Module):
                              f"got {tuple(x.shape)}")
 
 
+# Where a rule's initial carry f0 lives: (the bias chunk that sets f, the sign with which f = σ(sign * bias) at zero
+# input, the chunk of an input gate that starts at 1 - f0, or None where i = 1 - f already).
+_CARRY = {"highway": (0, -1.0, None), "lstm": (1, 1.0, 0), "gru": (1, 1.0, None), "minlstm": (0, 1.0, 1),
+          "mingru": (0, -1.0, None)}
+
+
+def carry_init(module: Residual, f0: float | Tensor) -> Residual:
+    """Start every block with carry f = f0 and input gate i = 1 - f0 (at zero input), in place.
+
+    f0: one value for all units, or (H,) one per unit. The carry is the variable of the rotation: the
+    Highway's transform bias along depth, the LSTM's forget bias along time, minLSTM/minGRU's gate bias.
+    Only the input-side bias sets the gates (the stream-side bias of those chunks is zeroed); a depth
+    block that reads only its stream has only the stream-side bias, which then sets them.
+    """
+    if module.rule.name not in _CARRY or get_rule(module.rule.name) is not module.rule:
+        raise ValueError(f"carry_init: rule {module.rule.name!r} has no carry gate; "
+                         f"choose one of {', '.join(_CARRY)}")
+    chunk, sign, gate = _CARRY[module.rule.name]
+    H = module.hidden_size
+    f0 = torch.as_tensor(f0, dtype=torch.float64).expand(H)
+    if not bool(((f0 > 0) & (f0 < 1)).all()):
+        raise ValueError("carry_init: f0 must lie strictly between 0 and 1 (f = 1 is the resnet rule)")
+    logit = torch.log(f0) - torch.log1p(-f0)  # f0 = σ(logit)
+    for cell in module.cells:
+        main, other = (cell.bias_ih, cell.bias_hh) if cell.bias_ih is not None else (cell.bias_hh, None)
+        if main is None:
+            raise ValueError("carry_init: the layer has no biases (bias=False)")
+        with torch.no_grad():
+            main.view(-1, H)[chunk].copy_(sign * logit)
+            if gate is not None:
+                main.view(-1, H)[gate].copy_(-logit)
+            if other is not None:
+                for c in (chunk, gate):
+                    if c is not None:
+                        other.view(-1, H)[c].zero_()
+    return module
+
+
 def chrono_init(module: Residual, T: int) -> Residual:
-    """Chrono initialisation of an LSTM layer (Tallec & Ollivier 2018), in place: forget biases log U(1, T - 1),
-    input biases their negative, so that the carries start with time scales up to T steps instead of
-    f = sigmoid(1) = 0.73 for every unit (a gradient that decays as 0.73^k is 1e-14 after 100 steps)."""
-    if module.rule.name != "lstm":
-        raise ValueError(f"chrono_init: an LSTM initialisation; the layer's rule is {module.rule.name}")
+    """Chrono initialisation (Tallec & Ollivier 2018), in place: carries f0 = τ / (1 + τ) with time scales τ drawn
+    from U(1, T - 1) (the forget bias log τ), so that units remember for up to T steps instead of
+    f = sigmoid(1) = 0.73 for every unit (a gradient that decays as 0.73^k is 1e-14 after 100 steps).
+    Any gated rule: the LSTM of the paper, and the same carries for GRU, Highway, minLSTM, minGRU."""
+    tau = torch.empty(module.hidden_size, dtype=torch.float64).uniform_(1, max(T - 1, 2))
+    return carry_init(module, tau / (1 + tau))
+
+
+def stream_init(module: Residual, kind: str) -> Residual:
+    """The stream matrices U of every block, in place: "orthogonal" (gain 1: no norm lost or gained per step,
+    Saxe et al. 2014) or "identity" (IRNN, Le et al. 2015), one H x H block per gate; "default" leaves them."""
+    if kind == "default":
+        return module
+    if kind not in ("orthogonal", "identity"):
+        raise ValueError(f"unknown stream init {kind!r}: choose default, orthogonal or identity")
+    if not module.rule.reads_state:
+        raise ValueError(f"stream init {kind}: rule {module.rule.name!r} has no stream matrix U")
     for cell in module.cells:
         with torch.no_grad():
-            i, f = cell.bias_ih.chunk(4)[:2]  # the LSTM's gate order: i, f, g, o
-            f.copy_(torch.log(torch.empty_like(f).uniform_(1, max(T - 1, 2))))
-            i.copy_(-f)
-            cell.bias_hh[: 2 * cell.hidden_size].zero_()  # i and f: the input-side bias alone sets them
+            for block in cell.weight_hh.view(module.rule.n, module.hidden_size, -1):
+                nn.init.orthogonal_(block) if kind == "orthogonal" else nn.init.eye_(block)
     return module
 
 

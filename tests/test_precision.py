@@ -31,7 +31,17 @@ def test_autocast_returns_torchs_dtypes_and_values(kind, dtype, device):
     ref, ours = _pair(kind, device, num_layers=2)
     x = torch.randn(7, 3, 6, device=device)
     with torch.autocast(device, dtype=dtype):
-        want, got = _flat(ref(x)), _flat(ours(x))
+        got = _flat(ours(x))
+        try:
+            want = _flat(ref(x))
+        except RuntimeError:  # oneDNN has no bf16 LSTM on CPUs without AVX512-BF16: torch cannot, rot90 still must
+            want = None
+    if want is None:
+        assert device == "cpu" and kind == "LSTM"
+        assert [t.dtype for t in got] == [dtype] * 3  # autocast's policy for LSTM: lower precision
+        for a, b in zip(got, _flat(ref(x))):  # against fp32: bf16 rounding of inputs, weights and 2 layers
+            assert relative_error(a, b) <= bound(dtype, 2 * 7)
+        return
     assert [t.dtype for t in got] == [t.dtype for t in want]
     for a, b in zip(got, want):
         # Both round matmul inputs and the result to 8 (bf16) or 11 (fp16) bits; the difference stays near one

@@ -32,6 +32,14 @@ class ImageSet:
     classes: int = 10
 
 
+def resized(d: ImageSet, size: int) -> ImageSet:
+    """Every image area-averaged to size x size (28x28 -> 10x10: 100 pixels, a sequence of K = 100 steps)."""
+    def pool(x: Tensor) -> Tensor:
+        return torch.nn.functional.adaptive_avg_pool2d(x[:, None], size)[:, 0]
+
+    return ImageSet(pool(d.train_x), d.train_y, pool(d.test_x), d.test_y, d.classes)
+
+
 def as_vectors(x: Tensor) -> Tensor:
     """(N, H, W) -> (N, H*W): the input of a depth stack."""
     return x.flatten(1)

@@ -2,14 +2,15 @@
 
 `m` is a config with the keys of rot90.train.config.ModelConfig (read by name, not imported: model
 code imports nothing from training). Initialisation that the config asks for (uniform init range,
-chrono) is applied here too, so that a model built twice from one config and seed is the same.
+the initial carry, chrono, the stream matrices) is applied here too, so that a model built twice from
+one config and seed is the same.
 """
 
 from __future__ import annotations
 
 from torch import nn
 
-from ..residual import chrono_init
+from ..residual import Residual, carry_init, chrono_init, stream_init
 from .seq2seq import RecurrentSeq2Seq
 from .sequence import DepthModel, SequenceModel
 from .transformer import CausalTransformer, Transformer
@@ -22,17 +23,27 @@ def sequence_model(m, out: int, vocab: int = 0, input_dim: int = 1, max_len: int
                                  dropout=m.dropout, max_len=max_len)
     model = SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
                           residual=m.residual, dropout=m.dropout)
-    if m.chrono:
-        if m.rule != "lstm":
-            raise ValueError(f"model.chrono: an LSTM initialisation; model.rule is {m.rule}")
-        for layer in model.layers:
-            chrono_init(layer, m.chrono)
+    for layer in model.layers:
+        initialise(layer, m)
     return model
 
 
+def initialise(layer: Residual, m) -> Residual:
+    """The initial carry (model.carry, or model.chrono's time scales) and stream matrices (model.init) asked for."""
+    if m.carry:
+        carry_init(layer, m.carry)
+    if m.chrono:
+        chrono_init(layer, m.chrono)
+    return stream_init(layer, m.init)
+
+
 def depth_model(m, inputs: int, out: int) -> nn.Module:
-    """m.layers blocks of rule m.rule along depth, the input starting the stream: (B, inputs) -> (B, out)."""
-    return DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs)
+    """m.layers blocks of rule m.rule along depth, the input starting the stream: (B, inputs) -> (B, out);
+    0 blocks: the linear classifier (the baseline every depth must beat)."""
+    model = DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs)
+    if model.stack is not None:
+        initialise(model.stack, m)
+    return model
 
 
 def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:

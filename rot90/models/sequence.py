@@ -47,12 +47,14 @@ class DepthModel(nn.Module):
         super().__init__()
         self.args = dict(rule=rule, hidden=hidden, layers=layers, out=out, inputs=inputs)
         self.inp = nn.Linear(inputs, hidden)
-        self.stack = Residual(rule, hidden, "depth", layers=layers)
+        self.stack = Residual(rule, hidden, "depth", layers=layers) if layers else None  # 0: a linear classifier
         self.head = nn.Linear(hidden, out)
 
     def forward(self, x: Tensor) -> Tensor:
-        y, _ = self.stack(self.inp(x))  # (B, L, H): the stream after each block
-        return self.head(y[:, -1])
+        s = self.inp(x)  # (B, H): the start of the stream
+        if self.stack is not None:
+            s = self.stack(s)[0][:, -1]  # the stack gives the stream after each block, (B, L, H)
+        return self.head(s)
 
 
 __all__ = ["DepthModel", "SequenceModel"]

@@ -14,18 +14,21 @@ from . import Task, _share
 class ImageTask(Task):
     """Images classified along time or along depth: the rotation, on data.
 
-    data.task: digits (scikit-learn's 8x8, 64 pixels) | fashion (Debian's Fashion-MNIST, 28x28, 784).
+    data.task: digits (scikit-learn's 8x8, 64 pixels) | fashion (Debian's Fashion-MNIST, 28x28, 784);
+    data.image_size resizes them (fashion at 10: 100 pixels).
     model.axis: time (pixel by pixel, the class predicted at the last step) | depth (the image as a
     vector that starts the stream, model.layers blocks of model.rule update it).
     """
 
     def __init__(self, cfg: Config):
         super().__init__(cfg)
-        from ..data.images import as_sequence, as_vectors, digits, fashion_mnist
+        from ..data.images import as_sequence, as_vectors, digits, fashion_mnist, resized
 
         if cfg.model.axis not in ("time", "depth"):
             raise ConfigError(f"model.axis: unknown {cfg.model.axis!r}; choose time or depth")
         d = digits(seed=cfg.train.seed) if cfg.data.task == "digits" else fashion_mnist()
+        if cfg.data.image_size:
+            d = resized(d, cfg.data.image_size)
         view = as_sequence if cfg.model.axis == "time" else as_vectors
         self.x, self.y = view(d.train_x), d.train_y
         self.test_x, self.test_y = view(d.test_x), d.test_y

@@ -25,7 +25,7 @@ class ConfigError(ValueError):
 
 @dataclass
 class DataConfig:
-    task: str = "copy"  # copy | adding | selective_copy | lm | digits | translate | numbers
+    task: str = "copy"  # copy | adding | selective_copy | lm | digits | fashion | translate | numbers
     length: int = 50  # memory tasks: the delay T; lm: context length in characters
     path: str = ""  # lm: train.txt, dev.txt; translate: {train,dev,test}.tsv or .{src_lang} + .{lang} files
     batch_size: int = 32  # global batch, split evenly over ranks
@@ -43,6 +43,7 @@ class DataConfig:
     vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
     batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed
     max_len: int = 100  # translate/numbers: longer pairs (in tokens) are left out of training
+    image_size: int = 0  # digits/fashion: images resized to this many pixels a side (area averages); 0: native
 
 
 @dataclass
@@ -63,7 +64,9 @@ class ModelConfig:
     heads: int = 4  # transformer only
     axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
     init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
-    chrono: int = 0  # lstm: chrono init for time scales up to this many steps (Tallec & Ollivier 2018); 0: off
+    chrono: int = 0  # gated rules: carries with time scales up to this many steps (Tallec & Ollivier 2018); 0: off
+    carry: float = 0.0  # gated rules: every unit starts with carry f = carry, input gate 1 - carry; 0: the rule's own
+    init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules
 
 
 @dataclass
@@ -168,7 +171,11 @@ RANGES = {
     **{f"data.{k}": (lambda v: v >= 1, ">= 1") for k in ("length", "batch_size", "symbols", "k", "epoch_batches",
                                                           "vocab_size", "batch_tokens", "max_len", "numbers_high")},
     "data.workers": (lambda v: v >= 0, ">= 0"),
-    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "layers", "heads")},
+    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads")},
+    "model.layers": (lambda v: v >= 0, ">= 0 (0: a depth stack of no blocks, the linear classifier)"),
+    "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
+    "model.init": (lambda v: v in ("default", "orthogonal", "identity"), "default, orthogonal or identity"),
+    "data.image_size": (lambda v: v >= 0, ">= 0"),
     **{f"model.{k}": (lambda v: v >= 0, ">= 0") for k in ("embed", "residual_from", "chrono")},
     "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "model.init_range": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
@@ -217,7 +224,10 @@ EFFECT = {
                  "init_range")},
     "model.arch": (lambda w, c: not w["depth"], "sequence models, not a depth stack (model.axis=depth)"),
     "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
-    "model.chrono": (lambda w, c: w["rnn"] and not w["seq2seq"], "a recurrent model along time (not seq2seq)"),
+    **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],
+                      "a recurrent model along time (not seq2seq) or a depth stack")
+       for k in ("chrono", "carry", "init")},
+    "data.image_size": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
     "data.length": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
     **{f"data.{k}": (lambda w, c: c.data.task in ("copy", "selective_copy"), "copy and selective_copy")
        for k in ("k", "symbols")},
@@ -252,8 +262,18 @@ def validate(cfg: Config) -> Config:
         if value != getattr(getattr(default, section), key) and not reads(where, cfg):
             raise ConfigError(f"{name}={value!r} has no effect here: only {who} read it "
                               f"(data.task={cfg.data.task}, model.arch={cfg.model.arch})")
-    if cfg.model.chrono and cfg.model.rule != "lstm":
-        raise ConfigError(f"model.chrono: an LSTM initialisation; model.rule is {cfg.model.rule}")
+    gated = ("highway", "lstm", "gru", "minlstm", "mingru")
+    for key in ("chrono", "carry"):
+        if getattr(cfg.model, key) and cfg.model.rule not in gated:
+            raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(gated)}); "
+                              f"model.rule is {cfg.model.rule}")
+    if cfg.model.chrono and cfg.model.carry:
+        raise ConfigError("model.chrono and model.carry both set the initial carry: choose one")
+    if cfg.model.init != "default" and cfg.model.rule in ("minlstm", "mingru"):
+        raise ConfigError(f"model.init={cfg.model.init}: {cfg.model.rule} has no stream matrix (its gates read "
+                          "only the input)")
+    if cfg.model.layers == 0 and not _where(cfg)["depth"]:
+        raise ConfigError("model.layers=0: only a depth stack (model.axis=depth) can have no blocks")
     if cfg.train.average_last > cfg.train.keep:
         raise ConfigError(f"train.average_last={cfg.train.average_last}: more than the train.keep="
                           f"{cfg.train.keep} checkpoints that are kept")
