@@ -174,9 +174,12 @@ def cmd_demo(args) -> int:
     from pathlib import Path
 
     from .demo import DemoConfig, run_demo
+    from .train.config import ConfigError
 
     start = time.perf_counter()
-    cfg = DemoConfig(out=Path(args.out), seed=args.seed, quick=args.quick)
+    if args.seeds < 1:
+        raise ConfigError(f"--seeds {args.seeds}: at least one")
+    cfg = DemoConfig(out=Path(args.out), seed=args.seed, seeds=args.seeds, quick=args.quick)
     run_demo(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
     print((cfg.out / "report.md").read_text())
     print(f"wrote {cfg.out / 'report.md'} and {cfg.out / 'figures'}/ in {time.perf_counter() - start:.0f} s")
@@ -205,7 +208,9 @@ def build_parser() -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="command", required=True)
     dm = sub.add_parser("demo", help="the whole argument in minutes: report.md with figures")
     dm.add_argument("--out", default="demo", help="output folder (default ./demo)")
-    dm.add_argument("--seed", type=int, default=0)
+    dm.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    dm.add_argument("--seeds", type=int, default=3, metavar="N",
+                    help="seeds of every trained contrast (default 3; each claim is checked on every seed)")
     dm.add_argument("--quick", action="store_true", help="tiny sizes: seconds instead of minutes")
     dm.set_defaults(func=cmd_demo)
 

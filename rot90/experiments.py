@@ -32,7 +32,7 @@ CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 @dataclass(frozen=True)
 class Run:
     name: str  # folder under OUT/NAME, label in tables and figures
-    config: str  # a shipped config, configs/CONFIG.toml
+    config: str  # a shipped config, configs/CONFIG.toml; "" for the defaults (the demo's runs, from a wheel too)
     overrides: tuple[str, ...] = ()
     params: int = 0  # when set (and not --quick): model.hidden chosen for about this many parameters
     match: tuple[str, ...] = ()  # or: model.hidden chosen for the parameters of the run with these overrides
@@ -267,8 +267,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         return json.loads(done.read_text())
     if not train and not (folder / "export").is_dir():
         return None
-    config = CONFIGS / f"{run.config}.toml"
-    if not config.exists():
+    config = CONFIGS / f"{run.config}.toml" if run.config else None  # "": the defaults and the overrides alone
+    if config is not None and not config.exists():
         raise ConfigError(f"{config}: shipped config not found (rot90 experiment runs from a clone of rot90)")
     cfg = load(config, [*run.overrides, f"train.seed={seed}", *(group.quick if quick else ()), *extra])
     task = make_task(cfg)

@@ -98,14 +98,18 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    for label, run in runs.items():
+    used: dict[str, int] = {}  # runs of one rule share its colour and differ in line style
+    for i, (label, run) in enumerate(runs.items()):
         points = [(r.get(x, r["step"]), r[key]) for r in read_metrics(run) if key in r]
         if smooth > 1:
             ys = [p[1] for p in points]
             points = [(p[0], sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]))
                       for i, p in enumerate(points)]
+        colour = rule_style(label).get("color", f"C{i}")
+        ls = ["-", "--", ":", "-."][used.get(colour, 0) % 4]
+        used[colour] = used.get(colour, 0) + 1
         if points:
-            ax.plot(*zip(*points), "-" if smooth > 1 else "o-", ms=3, label=label)
+            ax.plot(*zip(*points), ls=ls, marker=None if smooth > 1 else "o", ms=3, color=colour, label=label)
     ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x))
     ax.set_ylabel(ylabel)
     ax.set_title(textwrap.fill(title, 70), fontsize=10)

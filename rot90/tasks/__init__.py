@@ -19,7 +19,7 @@ from pathlib import Path
 from torch import Tensor, nn
 
 from ..models.build import sequence_model
-from ..train.config import Config, ConfigError
+from ..train.config import Config, validate
 
 
 def warn(message: str):
@@ -71,9 +71,8 @@ TASKS = {"copy": MemoryTask, "adding": MemoryTask, "selective_copy": MemoryTask,
 
 
 def make_task(cfg: Config) -> Task:
-    if cfg.data.task not in TASKS:
-        raise ConfigError(f"data.task: unknown task {cfg.data.task!r}; choose one of {', '.join(TASKS)}")
-    return TASKS[cfg.data.task](cfg)
+    """The task of a config, checked first (a Config built in code has not been through load)."""
+    return TASKS[validate(cfg).data.task](cfg)
 
 
 __all__ = ["Task", "TASKS", "make_task", "MemoryTask", "CharLMTask", "ImageTask", "TranslationTask"]

@@ -140,7 +140,7 @@ def remove_partial_writes(folder: Path) -> list[Path]:
     gone = []
     for sub in (folder, folder / "ckpt", folder / "export"):
         for tmp in sub.glob(".*.*") if sub.is_dir() else []:
-            if tmp.is_file() and tmp.name != ".lock":
+            if tmp.is_file():  # (the run's .lock has no second dot: never matched)
                 tmp.unlink(missing_ok=True)
                 gone.append(tmp)
     return gone
