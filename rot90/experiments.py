@@ -80,47 +80,40 @@ _LM_BUDGET = ("train.time_budget=600", "train.steps=1000000", "train.eval_every=
 # The rotation, controlled: Fashion-MNIST at K = 100 (10x10 images: 100 pixels along time, 100 blocks along depth)
 # and at K = 784 (28x28). Every run evaluated once, at its end, on all 10,000 test images (157 batches of 64).
 _RULES = ("plain", "resnet", "highway", "lstm", "gru", "minlstm", "mingru")
-_SETTINGS = {100: ("data.image_size=10", "train.steps=1000", "train.checkpoint_every=250"),
-             784: ("train.steps=200", "train.checkpoint_every=100")}
+_IMAGE = {100: ("data.image_size=10", "train.checkpoint_every=250"), 784: ("train.checkpoint_every=100",)}
+_UPDATES = {"rotation": {100: 1000, 784: 200}, "carry": {100: 500, 784: 200}}
 _FULL_TEST = ("train.time_budget=0", "train.eval_batches=157", "data.batch_size=64")
 
 
-def _axis(K: int, axis: str) -> tuple[str, ...]:
-    steps = int(next(o for o in _SETTINGS[K] if o.startswith("train.steps=")).split("=")[1])
-    return (*_SETTINGS[K], *_FULL_TEST, f"train.eval_every={steps}", f"model.axis={axis}",
-            f"model.layers={K if axis == 'depth' else 1}")
-
-
-def _matched(K: int, axis: str, name: str, *overrides: str) -> Run:
-    """A run whose width gives the parameters of the plain rule at width 64 on the same axis."""
-    return Run(f"k{K},{axis},{name}", "fashion", (*_axis(K, axis), *overrides),
+def _matched(experiment: str, K: int, axis: str, name: str, *overrides: str) -> Run:
+    """A run of K blocks or K steps whose width gives the parameters of the plain rule at width 64 on its axis."""
+    steps = _UPDATES[experiment][K]
+    return Run(f"k{K},{axis},{name}", "fashion",
+               (*_IMAGE[K], *_FULL_TEST, f"train.steps={steps}", f"train.eval_every={steps}", f"model.axis={axis}",
+                f"model.layers={K if axis == 'depth' else 1}", *overrides),
                match=("model.rule=plain", "model.init=default", "model.carry=0", "model.chrono=0", "model.hidden=64"))
 
 
 def _rotation(K: int) -> tuple[Run, ...]:
-    rules = tuple(_matched(K, a, f"rule={r}", f"model.rule={r}") for a in ("depth", "time") for r in _RULES)
-    baselines = tuple(_matched(K, a, f"rule=plain,init={i}", "model.rule=plain", f"model.init={i}")
+    rules = tuple(_matched("rotation", K, a, f"rule={r}", f"model.rule={r}") for a in ("depth", "time")
+                  for r in _RULES)
+    baselines = tuple(_matched("rotation", K, a, f"rule=plain,init={i}", "model.rule=plain", f"model.init={i}")
                       for a in ("depth", "time") for i in ("orthogonal", "identity"))
-    linear = Run(f"k{K},linear", "fashion", (*_axis(K, "depth"), "model.layers=0", "model.hidden=64"))
-    return (*rules, *baselines, linear)
+    linear = _matched("rotation", K, "depth", "", "model.layers=0", "model.hidden=64")
+    return (*rules, *baselines, Run(f"k{K},linear", linear.config, linear.overrides))
 
 
 # The carry as the variable: each unit starts with f = f0, i = 1 - f0; chrono draws f0 per unit with time scales
 # up to K; f = 1 is the resnet rule (no gate) on either axis.
 _CARRIES = ("0.5", "0.73", "0.88", "0.98", "chrono")
 _CARRY_RULES = (("depth", "highway"), ("depth", "minlstm"), ("time", "lstm"), ("time", "minlstm"))
-_CARRY_STEPS = {100: "train.steps=500", 784: "train.steps=200"}
 
 
 def _carry(K: int) -> tuple[Run, ...]:
-    def run(axis, name, *overrides):
-        r = _matched(K, axis, name, *overrides)
-        steps = _CARRY_STEPS[K].split("=")[1]
-        return Run(r.name, r.config, (*r.overrides, _CARRY_STEPS[K], f"train.eval_every={steps}"), match=r.match)
-
-    return (*(run(a, f"rule={r},f0={f}", f"model.rule={r}", f"model.chrono={K}" if f == "chrono" else
-                  f"model.carry={f}") for a, r in _CARRY_RULES for f in _CARRIES),
-            *(run(a, "rule=resnet,f0=1", "model.rule=resnet") for a in ("depth", "time")))
+    gated = tuple(_matched("carry", K, a, f"rule={r},f0={f}", f"model.rule={r}",
+                           f"model.chrono={K}" if f == "chrono" else f"model.carry={f}")
+                  for a, r in _CARRY_RULES for f in _CARRIES)
+    return (*gated, *(_matched("carry", K, a, "rule=resnet,f0=1", "model.rule=resnet") for a in ("depth", "time")))
 
 
 # --quick: digits at 4x4 (16 pixels), width 8, 4 updates; depth stacks keep their K blocks
@@ -143,13 +136,13 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
     "rotation": tuple(
         Group(f"The rotation matrix at K = {K}: seven rules along depth and along time",
               _ROTATION_ABOUT.format(K=K, size="at 10x10 (100 pixels)" if K == 100 else "at 28x28 (784 pixels)",
-                                     steps=_SETTINGS[K][1 if K == 100 else 0].split("=")[1]),
+                                     steps=_UPDATES["rotation"][K]),
               "accuracy", _rotation(K), _CONTROLLED_QUICK, gradients=True, kind="rotation")
         for K in (100, 784)),
     "carry": tuple(
         Group(f"The initial carry f0 at K = {K}, along depth and along time",
               _CARRY_ABOUT.format(K=K, size="at 10x10" if K == 100 else "at 28x28",
-                                  steps=_CARRY_STEPS[K].split("=")[1]),
+                                  steps=_UPDATES["carry"][K]),
               "accuracy", _carry(K), _CONTROLLED_QUICK, gradients=True, kind="carry")
         for K in (100, 784)),
     "memory-tasks": (
