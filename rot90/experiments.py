@@ -149,18 +149,25 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
         Group("Selective copying: the layer ablation of Feng et al. (2024)",
               "Feng et al. report selective-copying accuracy for 1/2/3 layers of minLSTM 37.6/85.7/96.0 % and "
               "minGRU 37.0/96.8/99.5 %: a gate that does not read the state cannot select on its own, a stack "
-              "can. Here at T = 200 with 16 symbols to copy (configs/selective-copy-minlstm.toml), 4000 updates.",
+              "can. Here at T = 200 with 16 symbols to copy (configs/selective-copy-minlstm.toml), 4000 updates. "
+              "Controls: one layer of LSTM and of GRU, whose gates read the state.",
               "accuracy",
-              _grid("selective-copy-minlstm", (), "selective-copy", rule=["minlstm", "mingru"], layers=[1, 2, 3]),
+              _grid("selective-copy-minlstm", (), "selective-copy", rule=["minlstm", "mingru"], layers=[1, 2, 3])
+              + _grid("selective-copy-minlstm", (), "selective-copy", rule=["lstm", "gru"], layers=[1]),
               _MEMORY_QUICK),
         Group("The adding problem at T = 1000",
               "Sum the two marked numbers among 1000 (Hochreiter & Schmidhuber 1997); the mean predictor's error "
-              "is 0.167. Two layers of width 64, 2000 updates (configs/adding.toml).",
-              "loss", _grid("adding", ("data.length=1000",), "adding", rule=["plain", "lstm", "minlstm", "mingru"]),
+              "is 0.167. Two layers of width 64, 2000 updates (configs/adding.toml); the LSTM also with chrono "
+              "initialisation for 1000 steps.",
+              "loss", _grid("adding", ("data.length=1000",), "adding", rule=["plain", "lstm", "minlstm", "mingru"])
+              + (Run("adding,rule=lstm,chrono=1000", "adding", ("data.length=1000", "model.rule=lstm",
+                                                                  "model.chrono=1000")),),
               tuple(o for o in _MEMORY_QUICK if not o.startswith("data.k="))),  # the adding task has no k
         Group("The copy task at T = 100",
-              "Remember 8 symbols over 100 blanks, then write them out (configs/copy.toml), 3000 updates.",
-              "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"]), _MEMORY_QUICK),
+              "Remember 8 symbols over 100 blanks, then write them out (configs/copy.toml), 3000 updates; the LSTM "
+              "also with chrono initialisation for the 116 steps of a sequence.",
+              "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"])
+              + (Run("copy,rule=lstm,chrono=116", "copy", ("model.rule=lstm", "model.chrono=116")),), _MEMORY_QUICK),
     ),
     "depth-vs-time": (
         Group("Fashion-MNIST along depth and along time, equal wall-clock",

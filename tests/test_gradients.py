@@ -176,3 +176,20 @@ def test_depth_model_of_no_blocks_is_linear_and_carry_reaches_depth_stacks():
                      (["model.layers=2", "model.rule=lstm", "model.carry=0.5", "model.chrono=9"], "choose one")):
         with pytest.raises(ConfigError, match=key):
             load(None, [*base, *bad])
+
+
+def test_decay_is_the_slope_of_the_log_norms():
+    from rot90.controlled import decay
+
+    logs = [-0.5 + math.log10(0.8) * k for k in range(50)]  # a gradient that keeps 0.8 of itself per step
+    assert 10 ** decay(logs) == pytest.approx(0.8, rel=1e-9)
+    logs[0] = 5.0  # the output end is left out of the fit (k = 0 is the loss's own gradient)
+    logs[30] = -math.inf  # an exact zero has no log: left out
+    assert 10 ** decay(logs) == pytest.approx(0.8, rel=1e-9)
+    assert math.isnan(decay([1.0, 2.0]))  # one point past the output: no slope
+
+
+def test_sci_writes_log_norms_that_no_float_can_hold():
+    from rot90.report import sci
+
+    assert sci(-700.3) == "5.0e-701" and sci(0.0) == "1.0e+00" and sci(-math.inf) == "0"
