@@ -260,7 +260,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     """
     from .tasks import make_task
     from .train.config import ConfigError, load
-    from .train.trainer import Trainer
+    from .train.trainer import Diverged, Trainer
 
     done = folder / "result.json"
     if done.exists():
@@ -277,17 +277,25 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         _width_for(task, cfg, sum(p.numel() for p in ref.build_model().parameters()))
     elif run.params and not quick:
         _width_for(task, cfg, run.params)
+    diverged = ""
     if train:
         progress(f"  {run.name}: training into {folder}")
-        Trainer(cfg, folder, log=lambda m: progress(f"    {m}")).run(task)
+        try:
+            Trainer(cfg, folder, log=lambda m: progress(f"    {m}")).run(task)
+        except Diverged as e:  # a seed that diverges is a result of the experiment, not the end of it
+            diverged = str(e)
+            progress(f"  {run.name}: diverged ({e})")
     rows = read_metrics(folder)
-    steps = [r for r in rows if "loss" in r]
+    steps = [r for r in rows if "loss" in r] or [{"step": 0, "tokens_per_s": 0.0}]  # (diverged before a row)
     dev = [r for r in rows if f"dev_{group.metric}" in r]
     result = {"run": run.name, "config": f"configs/{run.config}.toml", "overrides": list(run.overrides),
               "hidden": cfg.model.hidden, "parameters": sum(p.numel() for p in task.build_model().parameters()),
               "steps": steps[-1]["step"], "seconds": steps[-1].get("seconds", 0.0),
               "tokens_per_s": steps[-1]["tokens_per_s"], "threads": torch.get_num_threads(),
-              "dev": {k[4:]: v for k, v in dev[-1].items() if k.startswith("dev_")} if dev else {}}
+              "dev": {k[4:]: v for k, v in dev[-1].items() if k.startswith("dev_")} if dev and not diverged else {}}
+    if diverged:  # no export to evaluate: recorded as it is
+        atomic_write_text(done, json.dumps({**result, "diverged": diverged}, indent=1))
+        return {**result, "diverged": diverged}
     if group.test:
         from .translate import evaluate
 
@@ -378,6 +386,8 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
             s = r["seeds"]
             value = (f"{_format(s['mean'], group.metric)} ({_format(s['low'], group.metric)}–"
                      f"{_format(s['high'], group.metric)}, {s['n']} seeds, {s['kind']})")
+        if r.get("diverged_seeds"):
+            value += f"; seed {', '.join(map(str, r['diverged_seeds']))} diverged"
         line = (f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f}, "
                 f"{r.get('threads', '?')} | {value} |"
                 f" {_curve(group, where / r['run'])} |")
@@ -404,6 +414,9 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
     values = [g["dev"][group.metric] for g in got if g is not None and group.metric in g["dev"]]
     if seeds > 1 and values:
         got[0] = {**got[0], "seeds": spread(values), "per_seed": values}
+    gone = [k for k, g in zip(range(seed, seed + seeds), got) if g is not None and "diverged" in g]
+    if gone:  # said in the table: the interval is over the seeds that finished
+        got[0] = {**got[0], "diverged_seeds": gone}
     scalars = [g["scalars"] for g in got if g is not None and "scalars" in g]
     if scalars:  # finite values only: a gradient exactly 0 has no log
         got[0]["scalar_seeds"] = {k: spread(v) for k in scalars[0]

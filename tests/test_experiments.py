@@ -174,3 +174,14 @@ def test_the_carry_sets_how_far_back_the_gradient_reaches_on_both_axes(tmp_path)
     report = (tmp_path / "carry" / "report.md").read_text()
     assert "| highway@depth |" in report and "f0 = chrono" in report
     assert (tmp_path / "carry" / "group1-carry.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_a_seed_that_diverges_is_recorded_and_the_experiment_goes_on(tmp_path):
+    # fault injection: NaN losses from step 2 on; the trainer's guard stops each seed at 2 in a row
+    got = run_experiment("memory-tasks", tmp_path, seed=3, seeds=2, quick=True, only=ONLY[:1], progress=lambda m: None,
+                         extra=("train.max_nonfinite=2", "train.nonfinite_at=[2, 3, 4, 5, 6]"))
+    (r,) = [r for g in got.values() for r in g]
+    assert r["diverged_seeds"] == [3, 4] and r["dev"] == {}
+    saved = json.loads((tmp_path / "memory-tasks" / ONLY[0] / "seed-4" / "result.json").read_text())
+    assert "aborting at step 3" in saved["diverged"]
+    assert "seed 3, 4 diverged" in (tmp_path / "memory-tasks" / "report.md").read_text()

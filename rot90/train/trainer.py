@@ -39,6 +39,10 @@ class TrainError(ValueError):
     """Training cannot go on; the message says why and what was kept."""
 
 
+class Diverged(TrainError):
+    """The run's loss, gradients or weights stopped being finite: an outcome of the run, not a user's mistake."""
+
+
 class _Plan(torch.utils.data.Dataset):
     """This rank's batches of one epoch from a position on, made in data-loader workers if asked."""
 
@@ -299,7 +303,7 @@ class Trainer:
         s.bad_in_a_row += 1
         self.log(f"warning: step {s.step}: non-finite loss or gradient, step skipped")
         if s.bad_in_a_row >= self.cfg.train.max_nonfinite:
-            raise TrainError(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
+            raise Diverged(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
                              f"non-finite loss or gradient; checkpoints hold finite weights only")
 
     def _check_budget(self, s: TrainState):
@@ -376,7 +380,7 @@ class Trainer:
             rngs = gathered
         if self.rank == 0:
             if not all(torch.isfinite(p).all() for p in model.parameters()):
-                raise TrainError(f"step {s.step}: non-finite weights; not writing a checkpoint")
+                raise Diverged(f"step {s.step}: non-finite weights; not writing a checkpoint")
             state = {"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
                      "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
                      **dataclasses.asdict(s)}
