@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .report import ROLES, pyplot, read_metrics, role, rule_style, save
+from .report import ROLES, pyplot, read_metrics, role, rule_style, running_mean, save
 
 CHANCE = 0.1  # ten classes
 UNIFORM_LOSS = math.log(10)  # cross-entropy of the uniform prediction
@@ -103,9 +103,7 @@ def _loss_band(ax, folders: list[Path], style: dict, label: str, smooth: int = 2
     curves = []
     for folder in folders:
         rows = [(r["step"], r["loss"]) for r in read_metrics(folder) if "loss" in r]
-        ys = [v for _, v in rows]
-        curves.append({s: sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1])
-                       for i, (s, _) in enumerate(rows)})
+        curves.append(dict(zip([s for s, _ in rows], running_mean([v for _, v in rows], smooth))))
     steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
     if not steps:
         return

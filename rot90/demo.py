@@ -29,8 +29,8 @@ import torch
 from . import __version__
 from .controlled import decay
 from .data.io import atomic_write_text
-from .experiments import Group, Run, run_seeds
-from .report import plot_gradients, pyplot, rule_style, save
+from .experiments import Group, Run, run_seeds, seed_folders
+from .report import plot_gradients, pyplot, read_metrics, role, rule_style, save, sci
 
 SECTIONS = ("same function", "same gradients", "same memory", "bottleneck", "translation")
 
@@ -134,8 +134,6 @@ def section_gradients(cfg: DemoConfig, report: list, figures: Path, claims: list
                f"nothing underflows); mean (min–max) over seeds {seeds.start}–{seeds.stop - 1}.", "",
                "| axis | model | role | gradient factor per step | gradient at k = K − 1 (first seed) |",
                "|---|---|---|---|---|"]
-    from .report import role, sci
-
     for axis, group in factors.items():
         for name, values in group.items():
             rule = next(o.split("=")[1] for o in models[axis][name] if o.startswith("model.rule="))
@@ -159,15 +157,13 @@ def _trained(cfg: DemoConfig, group: Group, work: Path, progress) -> dict[str, d
     return out
 
 
-def _curves_figure(groups: dict[str, tuple[Group, dict]], work: Path, out: Path, title: str):
+def _curves_figure(cfg: DemoConfig, groups: dict[str, tuple[Group, dict]], work: Path, out: Path, title: str):
     """Dev metric against updates, one panel per group, every seed drawn (first seed solid, the others thin)."""
-    from .report import read_metrics
-
     plt = pyplot()
     fig, axes = plt.subplots(1, len(groups), figsize=(5.5 * len(groups), 4.2), squeeze=False)
     for ax, (label, (group, runs)) in zip(axes[0], groups.items()):
         for name in runs:
-            folders = [work / name] + sorted((work / name).glob("seed-*"))
+            folders = seed_folders(work / name, cfg.seed, cfg.seeds)
             colour = rule_style(name).get("color")
             for j, folder in enumerate(folders):
                 pts = [(r["step"], 100 * r[f"dev_{group.metric}"]) for r in read_metrics(folder)
@@ -208,7 +204,7 @@ def section_memory(cfg: DemoConfig, report: list, figures: Path, claims: list, p
                       acc["Highway"], acc["plain deep net"]),
                _claim("read pixel by pixel, the LSTM beats minLSTM (gates that do not read the state) at "
                       f"{steps} updates", "3", acc["LSTM"], acc["minLSTM"])]
-    _curves_figure(got, work, figures / "memory.png", f"rot90's trainer, {steps} updates of 64 images, width 64; "
+    _curves_figure(cfg, got, work, figures / "memory.png", f"rot90's trainer, {steps} updates of 64 images, width 64; "
                    f"every seed ({cfg.seeds})")
     report += ["## 3. Same memory, rotated", "",
                f"Each run is rot90's trainer on rot90's image task (as `rot90 experiment` runs it): {steps} AdamW "
@@ -274,9 +270,8 @@ def section_translation(cfg: DemoConfig, report: list, claims: list, progress) -
     runs = _trained(cfg, group, cfg.out / "runs", progress)
     bleu = {}
     for name in runs:  # test BLEU of each seed's run (beam 5, 200 held-out numbers)
-        folders = [cfg.out / "runs" / name] + [cfg.out / "runs" / name / f"seed-{k}"
-                                                for k in range(cfg.seed + 1, cfg.seed + cfg.seeds)]
-        bleu[name] = [json.loads((f / "result.json").read_text())["test"]["bleu"] for f in folders]
+        bleu[name] = [json.loads((f / "result.json").read_text())["test"]["bleu"]
+                      for f in seed_folders(cfg.out / "runs" / name, cfg.seed, cfg.seeds)]
     fwd, rev = bleu["2014 LSTM, source forward"], bleu["2014 LSTM, source reversed"]
     wins = sum(r > f for r, f in zip(rev, fwd))
     report += ["## 5. Translation: numbers in words, English -> French", "",

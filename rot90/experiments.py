@@ -17,7 +17,7 @@ import math
 import os
 import platform
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import torch
@@ -100,7 +100,7 @@ def _rotation(K: int) -> tuple[Run, ...]:
     baselines = tuple(_matched("rotation", K, a, f"rule=plain,init={i}", "model.rule=plain", f"model.init={i}")
                       for a in ("depth", "time") for i in ("orthogonal", "identity"))
     linear = _matched("rotation", K, "depth", "", "model.layers=0", "model.hidden=64")
-    return (*rules, *baselines, Run(f"k{K},linear", linear.config, linear.overrides))
+    return (*rules, *baselines, replace(linear, name=f"k{K},linear", match=()))
 
 
 # The carry as the variable: each unit starts with f = f0, i = 1 - f0; chrono draws f0 per unit with time scales
@@ -119,12 +119,12 @@ def _carry(K: int) -> tuple[Run, ...]:
 # --quick: digits at 4x4 (16 pixels), width 8, 4 updates; depth stacks keep their K blocks
 _CONTROLLED_QUICK = (*_IMAGES_QUICK, "model.hidden=8", "train.eval_every=4", "data.image_size=4")
 _ROTATION_ABOUT = (
-    "Fashion-MNIST {size}: the image starts a residual stream that K = {K} blocks update (depth), or one layer "
-    "reads it pixel by pixel, K = {K} steps (time). Every rule's width is chosen for the parameter count of the "
-    "plain rule at width 64 on its axis; baselines: the linear classifier (0 blocks) and plain nets whose stream "
-    "matrices start orthogonal or as the identity (IRNN, with tanh). {steps} updates of 64 images (AdamW 1e-3, "
-    "clip 1), test accuracy on all 10,000 test images of the final weights; 3 seeds (rot90 experiment rotation "
-    "--seeds 3). Chance: 10 %.")
+    "Fashion-MNIST {size} ({K} pixels): the image starts a residual stream that K = {K} blocks update (depth), or"
+    " one layer reads it pixel by pixel, K = {K} steps (time). Every rule's width is chosen for the parameter "
+    "count of the plain rule at width 64 on its axis; baselines: the linear classifier (0 blocks) and plain nets "
+    "whose stream matrices start orthogonal or as the identity (IRNN, with tanh). {steps} updates of 64 images "
+    "(AdamW 1e-3, clip 1), test accuracy on all 10,000 test images of the final weights; 3 seeds (rot90 "
+    "experiment rotation --seeds 3). Chance: 10 %.")
 _CARRY_ABOUT = (
     "Fashion-MNIST {size}, K = {K} blocks (depth) or steps (time), every unit starting with carry f0 and input gate "
     "1 - f0: Highway's transform bias and minLSTM's gate biases along depth, the LSTM's forget/input biases and "
@@ -132,19 +132,19 @@ _CARRY_ABOUT = (
     "on either axis. Widths as in rot90 experiment rotation; {steps} updates; test accuracy on all 10,000 test "
     "images and |d loss / d stream| K - 1 steps back at initialisation.")
 
+
+
+def _controlled(kind: str, title: str, about: str, runs) -> tuple[Group, ...]:
+    """The groups of `rot90 experiment rotation` or `carry`: one at K = 100, one at K = 784."""
+    return tuple(Group(title.format(K=K), about.format(K=K, size="at 10x10" if K == 100 else "at 28x28",
+                                                       steps=_UPDATES[kind][K]),
+                       "accuracy", runs(K), _CONTROLLED_QUICK, gradients=True, kind=kind) for K in (100, 784))
+
+
 EXPERIMENTS: dict[str, tuple[Group, ...]] = {
-    "rotation": tuple(
-        Group(f"The rotation matrix at K = {K}: seven rules along depth and along time",
-              _ROTATION_ABOUT.format(K=K, size="at 10x10 (100 pixels)" if K == 100 else "at 28x28 (784 pixels)",
-                                     steps=_UPDATES["rotation"][K]),
-              "accuracy", _rotation(K), _CONTROLLED_QUICK, gradients=True, kind="rotation")
-        for K in (100, 784)),
-    "carry": tuple(
-        Group(f"The initial carry f0 at K = {K}, along depth and along time",
-              _CARRY_ABOUT.format(K=K, size="at 10x10" if K == 100 else "at 28x28",
-                                  steps=_UPDATES["carry"][K]),
-              "accuracy", _carry(K), _CONTROLLED_QUICK, gradients=True, kind="carry")
-        for K in (100, 784)),
+    "rotation": _controlled("rotation", "The rotation matrix at K = {K}: seven rules along depth and along time",
+                            _ROTATION_ABOUT, _rotation),
+    "carry": _controlled("carry", "The initial carry f0 at K = {K}, along depth and along time", _CARRY_ABOUT, _carry),
     "memory-tasks": (
         Group("Selective copying: the layer ablation of Feng et al. (2024)",
               "Feng et al. report selective-copying accuracy for 1/2/3 layers of minLSTM 37.6/85.7/96.0 % and "
@@ -288,7 +288,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     rows = read_metrics(folder)
     steps = [r for r in rows if "loss" in r] or [{"step": 0, "tokens_per_s": 0.0}]  # (diverged before a row)
     dev = [r for r in rows if f"dev_{group.metric}" in r]
-    result = {"run": run.name, "config": f"configs/{run.config}.toml", "overrides": list(run.overrides),
+    result = {"run": run.name, "config": f"configs/{run.config}.toml" if run.config else "",
+              "overrides": list(run.overrides),
               "hidden": cfg.model.hidden, "parameters": sum(p.numel() for p in task.build_model().parameters()),
               "steps": steps[-1]["step"], "seconds": steps[-1].get("seconds", 0.0),
               "tokens_per_s": steps[-1]["tokens_per_s"], "threads": torch.get_num_threads(),
@@ -403,12 +404,18 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     return lines
 
 
+def seed_folders(folder: Path, seed: int, seeds: int) -> list[Path]:
+    """Where seeds seed, seed+1, ... of a run live: the first in folder itself (the layout of a one-seed
+    experiment), the others in folder/seed-K."""
+    return [folder if k == seed else folder / f"seed-{k}" for k in range(seed, seed + seeds)]
+
+
 def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick: bool, extra: tuple[str, ...],
               progress, train: bool) -> dict | None:
-    """One run with seeds seed, seed+1, ...: seed `seed` in folder itself (the layout of a one-seed experiment),
-    the others in folder/seed-K; the first seed's result, with the spread of the dev metric over all seeds."""
-    got = [run_one(run, group, folder if k == seed else folder / f"seed-{k}", k, quick, extra, progress, train)
-           for k in range(seed, seed + seeds)]
+    """One run with seeds seed, seed+1, ... (in seed_folders); the first seed's result, with the spread of the
+    dev metric over all seeds."""
+    got = [run_one(run, group, where, k, quick, extra, progress, train)
+           for k, where in zip(range(seed, seed + seeds), seed_folders(folder, seed, seeds))]
     if got[0] is None:
         return None
     values = [g["dev"][group.metric] for g in got if g is not None and group.metric in g["dev"]]
@@ -465,8 +472,7 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         if group.kind:  # evaluated once, at the end: the controlled experiments' own figures instead of curves
             from .controlled import sections
 
-            folders = {r.name: [where / r.name] + [where / r.name / f"seed-{k}" for k in range(seed + 1, seed + seeds)
-                                                   if (where / r.name / f"seed-{k}" / "metrics.jsonl").exists()]
+            folders = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if (f / "metrics.jsonl").exists()]
                        for r in runs}
             report += sections(group, got, folders, where, i)
             continue

@@ -43,6 +43,11 @@ def sci(log10: float) -> str:
     return f"{10 ** (log10 - exponent):.1f}e{exponent:+03d}"
 
 
+def running_mean(values: list[float], n: int) -> list[float]:
+    """Each value averaged with the n - 1 before it (fewer at the start): noisy per-step training losses."""
+    return [sum(values[max(0, i - n + 1):i + 1]) / len(values[max(0, i - n + 1):i + 1]) for i in range(len(values))]
+
+
 def pyplot():
     """matplotlib.pyplot on the Agg backend: files only, no display needed."""
     need("matplotlib", "plot").use("Agg")
@@ -102,9 +107,7 @@ def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, 
     for i, (label, run) in enumerate(runs.items()):
         points = [(r.get(x, r["step"]), r[key]) for r in read_metrics(run) if key in r]
         if smooth > 1:
-            ys = [p[1] for p in points]
-            points = [(p[0], sum(ys[max(0, i - smooth + 1):i + 1]) / len(ys[max(0, i - smooth + 1):i + 1]))
-                      for i, p in enumerate(points)]
+            points = list(zip([p[0] for p in points], running_mean([p[1] for p in points], smooth)))
         colour = rule_style(label).get("color", f"C{i}")
         ls = ["-", "--", ":", "-."][used.get(colour, 0) % 4]
         used[colour] = used.get(colour, 0) + 1

@@ -371,6 +371,7 @@ class Residual(nn.Module):
 # input, the chunk of an input gate that starts at 1 - f0, or None where i = 1 - f already).
 _CARRY = {"highway": (0, -1.0, None), "lstm": (1, 1.0, 0), "gru": (1, 1.0, None), "minlstm": (0, 1.0, 1),
           "mingru": (0, -1.0, None)}
+CARRY_RULES = tuple(_CARRY)  # the rules carry_init and chrono_init accept
 
 
 def carry_init(module: Residual, f0: float | Tensor) -> Residual:

@@ -262,14 +262,16 @@ def validate(cfg: Config) -> Config:
         if value != getattr(getattr(default, section), key) and not reads(where, cfg):
             raise ConfigError(f"{name}={value!r} has no effect here: only {who} read it "
                               f"(data.task={cfg.data.task}, model.arch={cfg.model.arch})")
-    gated = ("highway", "lstm", "gru", "minlstm", "mingru")
+    from ..residual import CARRY_RULES
+    from ..rules import RULES
+
     for key in ("chrono", "carry"):
-        if getattr(cfg.model, key) and cfg.model.rule not in gated:
-            raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(gated)}); "
+        if getattr(cfg.model, key) and cfg.model.rule not in CARRY_RULES:
+            raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(CARRY_RULES)}); "
                               f"model.rule is {cfg.model.rule}")
     if cfg.model.chrono and cfg.model.carry:
         raise ConfigError("model.chrono and model.carry both set the initial carry: choose one")
-    if cfg.model.init != "default" and cfg.model.rule in ("minlstm", "mingru"):
+    if cfg.model.init != "default" and cfg.model.rule in RULES and not RULES[cfg.model.rule].reads_state:
         raise ConfigError(f"model.init={cfg.model.init}: {cfg.model.rule} has no stream matrix (its gates read "
                           "only the input)")
     if cfg.model.layers == 0 and not _where(cfg)["depth"]:

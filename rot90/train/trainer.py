@@ -304,7 +304,7 @@ class Trainer:
         self.log(f"warning: step {s.step}: non-finite loss or gradient, step skipped")
         if s.bad_in_a_row >= self.cfg.train.max_nonfinite:
             raise Diverged(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
-                             f"non-finite loss or gradient; checkpoints hold finite weights only")
+                           f"non-finite loss or gradient; checkpoints hold finite weights only")
 
     def _check_budget(self, s: TrainState):
         """Stop when the time budget is spent: one clock, rank 0's, for every rank."""
