@@ -47,6 +47,21 @@ def test_translation_runs_report_test_bleu_and_speed(tmp_path):
     assert saved["groups"]["Numbers in words: the reversal effect"][0]["test"]["sentences"] == 20
 
 
+def test_the_updates_to_a_threshold_have_their_own_column_with_seeds(tmp_path):
+    from rot90.experiments import _reached
+
+    out = run_experiment("numbers", tmp_path, quick=True, seeds=2, only=["reverse_source=false"],
+                         progress=lambda m: None)
+    (result,) = [r for g in out.values() for r in g]
+    assert result["reached"] is None and result["unreached_seeds"] == [0, 1]  # 4 updates reach no BLEU of 90
+    report = (tmp_path / "numbers" / "report.md").read_text()
+    assert "updates to dev bleu ≥ 90 |" in report and "none; seed 0, 1 not within 4 |" in report
+    many = {"reached": 250, "steps": 1000, "unreached_seeds": [3],
+            "reached_seeds": {"n": 3, "mean": 300.0, "low": 250, "high": 350, "kind": "min–max"}}
+    assert _reached(many) == "300 (250–350, 3 seeds, min–max); seed 3 not within 1,000"
+    assert _reached({"reached": 250, "steps": 1000}) == "250"
+
+
 def test_width_for_a_parameter_budget():
     from rot90.tasks import make_task
     from rot90.train.config import load

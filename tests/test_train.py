@@ -101,6 +101,18 @@ def test_two_gloo_ranks_equal_one_process(tmp_path):
             assert b[step] == pytest.approx(a[step], rel=1e-5, abs=1e-6), (key, step)
 
 
+def test_two_ranks_share_one_clock_for_the_budget_and_the_schedule(tmp_path):
+    # Each rank's own clock would stop one rank a step before the other, which then waits forever in its
+    # all-reduce; rank 0's clock, broadcast, stops both at the same step with the same learning rate.
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "-m", "rot90",
+           *args(tmp_path, 1000000, "train.time_budget=1.0", "optim.schedule=cosine", "train.log_every=1",
+                 "train.checkpoint_every=100000")]
+    r = subprocess.run(cmd, capture_output=True, text=True, timeout=300, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 0, r.stderr[-2000:]
+    rates = [lr for _, lr in rows(tmp_path, "lr")]
+    assert len(rates) > 5 and rates[-1] < 0.05 * max(rates)
+
+
 def test_nonfinite_steps_are_skipped_counted_and_abort(tmp_path, capsys):
     cfg = load(None, TINY + ["train.steps=10", "train.nonfinite_at=[3]"])
     s = train(cfg, tmp_path / "a", log=print)
@@ -284,6 +296,28 @@ def test_learning_rate_schedules():
     assert halving[19] == 1.0 and halving[20] == 0.5 and halving[24] == 0.5 and halving[25] == 0.25
     cosine = factors(schedule="cosine")
     assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5) and cosine[99] < 0.01
+
+
+def test_a_cosine_schedule_anneals_within_a_time_budget():
+    from rot90.train.trainer import _lr_lambda
+    cfg = load(None, ["optim.schedule=cosine", "optim.warmup=10", "train.steps=1000000", "train.time_budget=60"])
+    clock = {"s": 0.0}
+    f = _lr_lambda(cfg, lambda: clock["s"])
+    assert f(5) == pytest.approx(0.6)  # warm-up is counted in steps
+    for seconds, expected in ((0.0, 1.0), (30.0, 0.5), (60.0, 0.0), (90.0, 0.0)):
+        clock["s"] = seconds
+        assert f(20) == pytest.approx(expected, abs=1e-6)  # 10 of 1e6 steps: nearly no progress
+    clock["s"] = 0.0  # the step budget still ends it where it comes first
+    assert f(1000000 - 1) < 1e-9
+
+
+def test_a_budgeted_run_ends_at_a_small_learning_rate(tmp_path):
+    p = cli(*args(tmp_path, 100000, "optim.schedule=cosine", "train.time_budget=0.5", "train.log_every=1",
+                  "train.checkpoint_every=1000"))
+    assert p.wait(timeout=300) == 0, p.stderr.read()
+    rows = [json.loads(line) for line in (tmp_path / "metrics.jsonl").read_text().splitlines()]
+    rates = [r["lr"] for r in rows if "lr" in r]
+    assert len(rates) > 5 and rates[-1] < 0.05 * max(rates)  # constant before: steps=1e5 was never reached
 
 
 def test_a_time_budget_counts_every_session_of_a_run(tmp_path):

@@ -77,7 +77,7 @@ class OptimConfig:
     momentum: float = 0.0  # sgd only
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     warmup: int = 0  # steps of linear warm-up
-    schedule: str = "constant"  # constant | cosine | rsqrt (Vaswani et al.) | halving (Sutskever et al.)
+    schedule: str = "constant"  # constant | cosine (to 0 at train.steps or train.time_budget) | rsqrt | halving
     halve_after: int = 0  # halving: steps at full rate after warm-up (the 2014 paper: 5 epochs)
     halve_every: int = 0  # halving: the rate halves every this many steps from then on (0.5 epoch)
     label_smoothing: float = 0.0  # translate/numbers

@@ -59,16 +59,23 @@ class _Plan(torch.utils.data.Dataset):
 SCHEDULES = ("constant", "cosine", "rsqrt", "halving")
 
 
-def _lr_lambda(cfg: Config):
-    """The factor on optim.lr at each step: linear warm-up, then the schedule."""
-    o, total = cfg.optim, cfg.train.steps
+def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
+    """The factor on optim.lr at each step: linear warm-up, then the schedule.
+
+    A cosine schedule reaches 0 at train.steps or, under train.time_budget, when the budget is
+    spent, whichever comes first: a budgeted run with steps=1e6 anneals within its budget instead
+    of training at a constant rate. seconds() is the run's training time so far (one clock for
+    every rank).
+    """
+    o, total, budget = cfg.optim, cfg.train.steps, cfg.train.time_budget
 
     def factor(step: int) -> float:
         if o.warmup and step < o.warmup:
             return (step + 1) / o.warmup
         after = step - o.warmup
         if o.schedule == "cosine":
-            return 0.5 * (1 + math.cos(math.pi * min(after, total) / max(total - o.warmup, 1)))
+            done = max(after / max(total - o.warmup, 1), seconds() / budget if budget else 0.0)
+            return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
         if o.schedule == "rsqrt":  # 1 at the end of warm-up, then 1/sqrt(step)
             return math.sqrt(max(o.warmup, 1) / (step + 1))
         if o.schedule == "halving" and after >= o.halve_after:
@@ -235,12 +242,12 @@ class Trainer:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s.step + 1)
                 s.step, s.position = s.step + 1, s.position + 1
+                tokens += count
+                elapsed = time.perf_counter() - start
+                rate, s.seconds = tokens / elapsed, self._clock(before + elapsed)
                 if finite:
                     sched.step()
                 self._count_nonfinite(s, finite)
-                tokens += count
-                elapsed = time.perf_counter() - start
-                rate, s.seconds = tokens / elapsed, before + elapsed
                 self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
                                "tokens_per_s": rate, "skipped": s.skipped, "seconds": s.seconds}, bar)
                 self._check_budget(s)
@@ -273,7 +280,8 @@ class Trainer:
         else:
             opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                   weight_decay=cfg.optim.weight_decay)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg))
+        self.seconds = 0.0  # the run's training time, rank 0's clock: the cosine schedule follows a time budget
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, _lr_lambda(cfg, lambda: self.seconds))
         torch.manual_seed(cfg.train.seed + self.rank)  # dropout differs by rank, is reproducible by seed
         return model, opt, sched
 
@@ -306,14 +314,17 @@ class Trainer:
             raise Diverged(f"aborting at step {s.step}: {s.bad_in_a_row} steps in a row with a "
                            f"non-finite loss or gradient; checkpoints hold finite weights only")
 
-    def _check_budget(self, s: TrainState):
-        """Stop when the time budget is spent: one clock, rank 0's, for every rank."""
-        if not self.cfg.train.time_budget or s.stopped_early:
-            return
-        over = torch.tensor(float(s.seconds > self.cfg.train.time_budget), device=self.device)
+    def _clock(self, seconds: float) -> float:
+        """Rank 0's training time on every rank: one budget and one schedule for all of them."""
         if self.world > 1:
-            dist.broadcast(over, 0)
-        if over:
+            t = torch.tensor(seconds, dtype=torch.float64, device=self.device)
+            dist.broadcast(t, 0)
+            seconds = t.item()
+        self.seconds = seconds
+        return seconds
+
+    def _check_budget(self, s: TrainState):
+        if self.cfg.train.time_budget and not s.stopped_early and s.seconds > self.cfg.train.time_budget:
             s.stopped_early = True
             self.log(f"time budget of {self.cfg.train.time_budget:g} s spent at step {s.step}")
 
