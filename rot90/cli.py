@@ -113,6 +113,21 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_lr_find(args) -> int:
+    from pathlib import Path
+
+    from .extras import need
+    from .train.lrfind import lr_find, range_config
+
+    need("safetensors", "train"), need("tqdm", "train")
+    cfg = range_config(args.config, args.set or [], getattr(args, "from"), args.to, args.steps)
+    found = lr_find(cfg, Path(args.out), log=lambda m: print(m, file=sys.stderr, flush=True), force=args.force)
+    diverged = f"{found['diverged_at']:.2g}" if found["diverged_at"] else f"not below {args.to:g}"
+    print(f"steepest descent at lr {found['steepest']:.2g}; minimum at {found['minimum']:.2g}; diverged at "
+          f"{diverged} (curve: {Path(args.out) / 'lr_find.png'})")
+    return 0
+
+
 def cmd_average(args) -> int:
     from pathlib import Path
 
@@ -254,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--force", action="store_true", help="start over in a folder that holds another config's run")
     t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     t.set_defaults(func=cmd_train)
+
+    lf = sub.add_parser("lr-find", help="the learning-rate range test of a config: loss against a rising rate")
+    lf.add_argument("config", nargs="?", help="a TOML file (configs/*.toml); defaults when left out")
+    lf.add_argument("--out", required=True, help="the run folder; lr_find.json and lr_find.png are written there")
+    lf.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    lf.add_argument("--from", type=float, default=1e-6, help="the rate of the first update (default 1e-6)")
+    lf.add_argument("--to", type=float, default=1.0, help="the rate of the last update (default 1)")
+    lf.add_argument("--steps", type=int, default=200, help="updates from --from to --to (default 200)")
+    lf.add_argument("--force", action="store_true", help="start over in a folder that holds another run")
+    lf.set_defaults(func=cmd_lr_find)
 
     tr = sub.add_parser("translate", help="translate lines from stdin or --input, one per line")
     tr.add_argument("--model", required=True, help="a run folder of rot90 train (or its export/)")

@@ -56,7 +56,7 @@ class _Plan(torch.utils.data.Dataset):
         return self.task.make_batch(self.specs[i], self.rank, self.world)
 
 
-SCHEDULES = ("constant", "cosine", "rsqrt", "halving")
+SCHEDULES = ("constant", "cosine", "rsqrt", "halving", "range")
 
 
 def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
@@ -70,6 +70,8 @@ def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
     o, total, budget = cfg.optim, cfg.train.steps, cfg.train.time_budget
 
     def factor(step: int) -> float:
+        if o.schedule == "range":  # the range test: range_from at step 0, lr at the last step, geometric between
+            return (o.range_from / o.lr) ** (1 - step / max(total - 1, 1))
         if o.warmup and step < o.warmup:
             return (step + 1) / o.warmup
         after = step - o.warmup
