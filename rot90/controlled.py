@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from .report import ROLES, pyplot, read_metrics, role, rule_style, running_mean, save
+from .report import ROLES, pyplot, role, rule_style, save, seed_band
 
 CHANCE = 0.1  # ten classes
 UNIFORM_LOSS = math.log(10)  # cross-entropy of the uniform prediction
@@ -98,20 +98,6 @@ def carry_tables(results: list[dict], K: int) -> list[str]:
     return out
 
 
-def _loss_band(ax, folders: list[Path], style: dict, label: str, smooth: int = 20):
-    """The training loss of a run's seeds: their mean as a line, min to max as a band."""
-    curves = []
-    for folder in folders:
-        rows = [(r["step"], r["loss"]) for r in read_metrics(folder) if "loss" in r]
-        curves.append(dict(zip([s for s, _ in rows], running_mean([v for _, v in rows], smooth))))
-    steps = sorted(set.intersection(*(set(c) for c in curves))) if curves else []
-    if not steps:
-        return
-    values = [[c[s] for c in curves] for s in steps]
-    ax.plot(steps, [sum(v) / len(v) for v in values], color=style["color"], ls=style.get("ls", "-"), label=label)
-    ax.fill_between(steps, [min(v) for v in values], [max(v) for v in values], color=style["color"], alpha=0.15)
-
-
 def rotation_figure(results: list[dict], folders: dict[str, list[Path]], out: Path, title: str) -> Path:
     """Gradient by distance (depth | time, same axes), the decay scatter, and training losses with seed bands."""
     plt = pyplot()
@@ -171,8 +157,8 @@ def rotation_figure(results: list[dict], folders: dict[str, list[Path]], out: Pa
         if n.get("init", "default") != "default" or n["rule"] == "linear":
             continue
         st = rule_style(n["rule"])
-        _loss_band(ax, folders[r["run"]], {**st, "ls": "-" if n["axis"] == "depth" else "--"},
-                   f"{n['rule']} @ {n['axis']}")
+        seed_band(ax, folders[r["run"]], "loss", smooth=20, label=f"{n['rule']} @ {n['axis']}", color=st["color"],
+                  ls="-" if n["axis"] == "depth" else "--")
     ax.axhline(UNIFORM_LOSS, color="black", lw=0.8, ls=":", label="chance (ln 10)")
     ax.set_xlabel("update")
     ax.set_ylabel("training cross-entropy (20-update mean)")

@@ -503,7 +503,9 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
             continue
         key = group.curve or f"dev_{group.metric}"
         ylabel = "training loss (nats per token, label-smoothed)" if key == "loss" else key.replace("_", " ")
-        figure = plot_curves({r.name: where / r.name for r in runs}, key, group.x, where / f"group{i}.png",
+        seeded = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if (f / "metrics.jsonl").exists()]
+                  for r in runs}
+        figure = plot_curves(seeded, key, group.x, where / f"group{i}.png",
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
         report += [f"![{group.title}]({figure.name})", ""]
         if group.gradients:

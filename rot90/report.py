@@ -96,24 +96,48 @@ def read_metrics(run: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
 
 
-def plot_curves(runs: dict[str, Path], key: str, x: str, out: Path, title: str, ylabel: str, smooth: int = 1) -> Path:
+def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 1, label: str = "", **style):
+    """One run's seeds on ax: the mean of metrics.jsonl's `key` as a line, min to max as a band.
+
+    Seeds are matched by step; x = "seconds" places each step at the seeds' mean time. A seed that
+    stopped early (diverged, or a smaller time budget) leaves the later steps to the others.
+    """
+    curves = []
+    for folder in folders:
+        rows = [r for r in read_metrics(folder) if key in r]
+        values = running_mean([r[key] for r in rows], smooth) if smooth > 1 else [r[key] for r in rows]
+        curves.append({r["step"]: (r.get(x, r["step"]), v) for r, v in zip(rows, values)})
+    steps = sorted(set().union(*curves))
+    if not steps:
+        return
+    at = [[c[s] for c in curves if s in c] for s in steps]  # (x, value) of every seed at that step
+    xs = [sum(p[0] for p in ps) / len(ps) for ps in at]
+    (line,) = ax.plot(xs, [sum(p[1] for p in ps) / len(ps) for ps in at], label=label, **style)
+    if len(curves) > 1:
+        ax.fill_between(xs, [min(p[1] for p in ps) for ps in at], [max(p[1] for p in ps) for ps in at],
+                        color=line.get_color(), alpha=0.15, lw=0)
+
+
+def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path, title: str, ylabel: str,
+                smooth: int = 1) -> Path:
     """metrics.jsonl's `key` of several runs against `x` ("step" or "seconds"), one line per run, as a PNG.
 
-    smooth > 1 averages each point with the smooth - 1 before it (noisy per-step training losses).
+    A run given as several folders (its seeds) is drawn as their mean with a min–max band. smooth > 1
+    averages each point with the smooth - 1 before it (noisy per-step training losses).
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
     used: dict[str, int] = {}  # runs of one rule share its colour and differ in line style
-    for i, (label, run) in enumerate(runs.items()):
-        points = [(r.get(x, r["step"]), r[key]) for r in read_metrics(run) if key in r]
-        if smooth > 1:
-            points = list(zip([p[0] for p in points], running_mean([p[1] for p in points], smooth)))
+    seeds = 1
+    for i, (label, folders) in enumerate(runs.items()):
+        folders = [folders] if isinstance(folders, Path) else folders
+        seeds = max(seeds, len(folders))
         colour = rule_style(label).get("color", f"C{i}")
         ls = ["-", "--", ":", "-."][used.get(colour, 0) % 4]
         used[colour] = used.get(colour, 0) + 1
-        if points:
-            ax.plot(*zip(*points), ls=ls, marker=None if smooth > 1 else "o", ms=3, color=colour, label=label)
-    ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x))
+        seed_band(ax, folders, key, x, smooth, label, ls=ls, marker=None if smooth > 1 else "o", ms=3, color=colour)
+    ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x)
+                  + (f" (line: mean of {seeds} seeds, band: min–max)" if seeds > 1 else ""))
     ax.set_ylabel(ylabel)
     ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.grid(True, alpha=0.3)

@@ -200,3 +200,22 @@ def test_a_seed_that_diverges_is_recorded_and_the_experiment_goes_on(tmp_path):
     saved = json.loads((tmp_path / "memory-tasks" / ONLY[0] / "seed-4" / "result.json").read_text())
     assert "aborting at step 3" in saved["diverged"]
     assert "seed 3, 4 diverged" in (tmp_path / "memory-tasks" / "report.md").read_text()
+
+
+def test_a_run_with_seeds_is_drawn_as_their_mean_and_a_band(tmp_path):
+    from rot90.report import pyplot, seed_band
+
+    folders = []
+    for k, values in enumerate(([1.0, 2.0, 3.0], [3.0, 4.0])):  # the second seed stopped after two evaluations
+        folders.append(tmp_path / f"seed-{k}")
+        folders[-1].mkdir()
+        (folders[-1] / "metrics.jsonl").write_text("".join(
+            json.dumps({"step": 10 * (i + 1), "seconds": 1.0 * k + i, "dev_bleu": v}) + "\n"
+            for i, v in enumerate(values)))
+    fig, ax = pyplot().subplots()
+    seed_band(ax, folders, "dev_bleu", "seconds", label="run")
+    (line,) = ax.get_lines()
+    assert list(line.get_ydata()) == [2.0, 3.0, 3.0] and list(line.get_xdata()) == [0.5, 1.5, 2.0]
+    (band,) = ax.collections
+    low_high = band.get_paths()[0].vertices[:, 1]
+    assert min(low_high) == 1.0 and max(low_high) == 4.0
