@@ -36,6 +36,7 @@ class Run:
     overrides: tuple[str, ...] = ()
     params: int = 0  # when set (and not --quick): model.hidden chosen for about this many parameters
     match: tuple[str, ...] = ()  # or: model.hidden chosen for the parameters of the run with these overrides
+    match_config: str = ""  # ... of this config with match's overrides alone (another model family); "": this run's
 
 
 @dataclass(frozen=True)
@@ -77,6 +78,15 @@ _STEPS = ("train.time_budget=0", "train.steps=1000", "train.eval_every=250", "tr
 _PROBE = 128  # images the gradient-flow curves are measured on
 _PIXELS = ("model.axis=time", "model.layers=1", "model.hidden=64", *_STEPS)  # gradient-flow along time
 _LM_BUDGET = ("train.time_budget=600", "train.steps=1000000", "train.eval_every=250", "train.eval_batches=10")
+# The recipe search: a budget in updates (so that rows may share a machine), each row one change.
+_RECIPE_ROWS = (("lr=1e-3", "optim.lr=1e-3"), ("lr=8e-3", "optim.lr=8e-3"),
+                ("schedule=constant", "optim.schedule=constant"),
+                ("batch=2048,updates=1200", "data.batch_tokens=2048", "train.steps=1200", "train.eval_every=300",
+                 "train.checkpoint_every=300"),
+                ("input_feeding=true", "model.input_feeding=true"),
+                ("tie_embeddings=false", "model.tie_embeddings=false"),
+                ("label_smoothing=0", "optim.label_smoothing=0"), ("dropout=0.3", "model.dropout=0.3"),
+                ("attention=dot", "model.attention=dot"), ("rule=minlstm", "model.rule=minlstm"))
 
 # The rotation, controlled: Fashion-MNIST at K = 100 (10x10 images: 100 pixels along time, 100 blocks along depth)
 # and at K = 784 (28x28). Every run evaluated once, at its end, on all 10,000 test images (157 batches of 64).
@@ -84,6 +94,16 @@ _RULES = ("plain", "resnet", "highway", "lstm", "gru", "minlstm", "mingru")
 _IMAGE = {100: ("data.image_size=10", "train.checkpoint_every=250"), 784: ("train.checkpoint_every=100",)}
 _UPDATES = {"rotation": {100: 1000, 784: 200}, "carry": {100: 500, 784: 200}}
 _FULL_TEST = ("train.time_budget=0", "train.eval_batches=157", "data.batch_size=64")
+
+
+def _translation_cells(minutes: int) -> tuple[Run, ...]:
+    """The controlled translation comparison: one recipe, four cells, and a Transformer of the LSTM's size."""
+    budget = (f"train.time_budget={60 * minutes}", "train.steps=1000000", "train.eval_every=200",
+              "train.eval_batches=10", "train.checkpoint_every=200")
+    return (tuple(Run(f"{rule},{minutes}min", "recurrent-nmt", (f"model.rule={rule}", *budget))
+                  for rule in ("lstm", "gru", "minlstm", "mingru"))
+            + (Run(f"transformer,{minutes}min", "transformer", budget, match=("model.rule=lstm",),
+                   match_config="recurrent-nmt"),))
 
 
 def _matched(experiment: str, K: int, axis: str, name: str, *overrides: str) -> Run:
@@ -209,6 +229,16 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               _LM_QUICK, x="seconds"),
     ),
     "translation": (
+        *(Group(f"English to French, {minutes} minutes each: four cells in one recipe, and a Transformer",
+                "The models differ only in the sequence cell: configs/recurrent-nmt.toml with model.rule = lstm, "
+                "gru, minlstm or mingru (the same attention, layers, width, optimiser and schedule, the cosine "
+                "reaching 0 when the budget is spent), beside the Transformer of configs/transformer.toml with "
+                f"its width chosen for the LSTM's parameter count; {60 * minutes} s of training each, alone on "
+                "the machine (evaluation every 200 updates on 10 dev batches, not counted), on the Debian corpus "
+                "(rot90 data build translation --lang fr); test BLEU/chrF with beam 5 on the whole test split. "
+                "An equal wall-clock comparison: throughput is part of it.",
+                "bleu", _translation_cells(minutes), _MT_QUICK, x="seconds", test=True, curve="loss")
+          for minutes in (20, 60)),
         Group("English to French at equal wall-clock: attention-LSTM, attention-minLSTM, Transformer",
               "The shipped configs on the Debian corpus (rot90 data build translation --lang fr), 1200 s of "
               "training each; test BLEU/chrF with beam 5 on the whole test split.",
@@ -224,6 +254,18 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "configs/gnmt-residual.toml at 2, 4 and 8 layers, with and without residual connections, 1200 s each.",
               "bleu", _grid("gnmt-residual", _BUDGET, layers=[2, 4, 8], residual=[True, False]), _MT_QUICK,
               x="seconds", test=True, curve="loss"),
+    ),
+    "translation-recipe": (
+        Group("The recurrent recipe, one change at a time",
+              "configs/recurrent-nmt.toml (LSTM 2x256, bidirectional bottom encoder layer, general attention without "
+              "input feeding, tied target embeddings, dropout 0.1, label smoothing 0.1, AdamW 3e-3 with 100 warm-up "
+              "updates and a cosine decay to 0) for 600 updates of 4096 target tokens, about what the LSTM makes in "
+              "20 minutes on 2 cores; each row changes one thing (the batch row halves the batch and doubles the "
+              "updates: the same tokens). A budget in updates, not seconds, so that rows may share a machine. Dev "
+              "perplexity; test BLEU and chrF with beam 5.",
+              "perplexity", (Run("recipe", "recurrent-nmt"),)
+              + tuple(Run(name, "recurrent-nmt", tuple(overrides)) for name, *overrides in _RECIPE_ROWS),
+              _MT_QUICK, test=True),
     ),
     "numbers": (
         Group("Numbers in words: the reversal effect",
@@ -278,8 +320,10 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         raise ConfigError(f"{config}: shipped config not found (rot90 experiment runs from a clone of rot90)")
     cfg = load(config, [*run.overrides, f"train.seed={seed}", *(group.quick if quick else ()), *extra])
     task = make_task(cfg)
-    if run.match and not quick:  # the reference's parameter count: its overrides on this run's config
-        ref = make_task(load(config, [*run.overrides, *run.match, f"train.seed={seed}", *extra]))
+    if run.match and not quick:  # the reference's parameter count: its overrides on this run's config, or another
+        ref = make_task(load(CONFIGS / f"{run.match_config}.toml", [*run.match, f"train.seed={seed}", *extra])
+                        if run.match_config else
+                        load(config, [*run.overrides, *run.match, f"train.seed={seed}", *extra]))
         _width_for(task, cfg, sum(p.numel() for p in ref.build_model().parameters()))
     elif run.params and not quick:
         _width_for(task, cfg, run.params)

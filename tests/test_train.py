@@ -311,6 +311,29 @@ def test_a_cosine_schedule_anneals_within_a_time_budget():
     assert f(1000000 - 1) < 1e-9
 
 
+def test_evaluation_does_not_count_against_the_time_budget(tmp_path, monkeypatch):
+    import types
+
+    from rot90.tasks import MemoryTask
+    from rot90.train import trainer
+
+    # Each evaluation takes a million seconds on the trainer's clock (a model that decodes slowly): counted, the
+    # budget (a day: far beyond what the real steps take, even on a loaded machine) would end the run at its first
+    # evaluation; not counted, it trains all 20 steps.
+    offset = [0.0]
+    monkeypatch.setattr(trainer, "time", types.SimpleNamespace(perf_counter=lambda: time.perf_counter() + offset[0]))
+    slow = MemoryTask.evaluate
+
+    def evaluate(self, model, batches):
+        offset[0] += 1e6
+        return slow(self, model, batches)
+
+    monkeypatch.setattr(MemoryTask, "evaluate", evaluate)
+    cfg = load(None, TINY + ["train.steps=20", "train.time_budget=86400", "train.eval_every=2"])
+    s = train(cfg, tmp_path, log=lambda m: None)
+    assert s["step"] == 20 and s["seconds"] < 86400 and not s["stopped_early"]
+
+
 def test_a_budgeted_run_ends_at_a_small_learning_rate(tmp_path):
     p = cli(*args(tmp_path, 100000, "optim.schedule=cosine", "train.time_budget=0.5", "train.log_every=1",
                   "train.checkpoint_every=1000"))

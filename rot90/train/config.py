@@ -97,7 +97,7 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
     select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
     average_last: int = 0  # > 0: the export holds the mean weights of the last N checkpoints (keep >= N)
-    time_budget: float = 0.0  # seconds of training, summed over resumed sessions, after which to stop; 0: none
+    time_budget: float = 0.0  # seconds of training (evaluation excluded), summed over sessions, then stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N

@@ -255,7 +255,9 @@ class Trainer:
                 self._check_budget(s)
                 improved = False
                 if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
+                    evaluating = time.perf_counter()
                     improved = self._evaluate(model, task, s)
+                    start += time.perf_counter() - evaluating  # the budget and the rate count training only
                 done = s.step >= cfg.train.steps or s.stopped_early
                 if improved or done or s.step % cfg.train.checkpoint_every == 0:
                     self._save(model, opt, sched, task, s, best=improved)
@@ -317,8 +319,9 @@ class Trainer:
                            f"non-finite loss or gradient; checkpoints hold finite weights only")
 
     def _clock(self, seconds: float) -> float:
-        """Rank 0's training time on every rank: one budget and one schedule for all of them."""
-        if self.world > 1:
+        """Rank 0's training time on every rank: one budget and one schedule for all of them (a run without a
+        time budget reads no clock: no broadcast per step)."""
+        if self.world > 1 and self.cfg.train.time_budget:
             t = torch.tensor(seconds, dtype=torch.float64, device=self.device)
             dist.broadcast(t, 0)
             seconds = t.item()
