@@ -99,8 +99,9 @@ def read_metrics(run: Path) -> list[dict]:
 def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 1, label: str = "", **style):
     """One run's seeds on ax: the mean of metrics.jsonl's `key` as a line, min to max as a band.
 
-    Seeds are matched by step; x = "seconds" places each step at the seeds' mean time. A seed that
-    stopped early (diverged, or a smaller time budget) leaves the later steps to the others.
+    Seeds are matched by step; against x = "seconds" they are interpolated to common times (seeds make
+    different numbers of updates in the same time), over the span every seed covers. A seed that stopped
+    early (diverged) leaves the later steps to the others.
     """
     curves = []
     for folder in folders:
@@ -110,7 +111,16 @@ def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 
     steps = sorted(set().union(*curves))
     if not steps:
         return
-    at = [[c[s] for c in curves if s in c] for s in steps]  # (x, value) of every seed at that step
+    if x != "step" and len(curves) > 1:  # seeds reach other steps in the same time: compare them at equal times
+        import numpy as np
+
+        tracks = [sorted(c.values()) for c in curves if c]
+        lo, hi = max(t[0][0] for t in tracks), min(t[-1][0] for t in tracks)
+        xs = sorted({p[0] for t in tracks for p in t if lo <= p[0] <= hi})
+        at = list(zip(*[np.interp(xs, [p[0] for p in t], [p[1] for p in t]) for t in tracks]))
+        at = [[(t, v) for v in vs] for t, vs in zip(xs, at)]
+    else:
+        at = [[c[s] for c in curves if s in c] for s in steps]  # (x, value) of every seed at that step
     xs = [sum(p[0] for p in ps) / len(ps) for ps in at]
     (line,) = ax.plot(xs, [sum(p[1] for p in ps) / len(ps) for ps in at], label=label, **style)
     if len(curves) > 1:

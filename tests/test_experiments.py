@@ -213,9 +213,13 @@ def test_a_run_with_seeds_is_drawn_as_their_mean_and_a_band(tmp_path):
             json.dumps({"step": 10 * (i + 1), "seconds": 1.0 * k + i, "dev_bleu": v}) + "\n"
             for i, v in enumerate(values)))
     fig, ax = pyplot().subplots()
-    seed_band(ax, folders, "dev_bleu", "seconds", label="run")
+    seed_band(ax, folders, "dev_bleu", "step", label="run")
     (line,) = ax.get_lines()
-    assert list(line.get_ydata()) == [2.0, 3.0, 3.0] and list(line.get_xdata()) == [0.5, 1.5, 2.0]
+    assert list(line.get_ydata()) == [2.0, 3.0, 3.0] and list(line.get_xdata()) == [10, 20, 30]
     (band,) = ax.collections
     low_high = band.get_paths()[0].vertices[:, 1]
     assert min(low_high) == 1.0 and max(low_high) == 4.0
+    fig, ax = pyplot().subplots()  # against time: interpolated to common times, over the span both cover
+    seed_band(ax, folders, "dev_bleu", "seconds", label="run")
+    (line,) = ax.get_lines()
+    assert list(line.get_xdata()) == [1.0, 2.0] and list(line.get_ydata()) == [2.5, 3.5]
