@@ -539,18 +539,16 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         if not got:
             continue
         report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), ""]
+        folders = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if (f / "metrics.jsonl").exists()]
+                   for r in runs}  # each run's seeds that trained
         if group.kind:  # evaluated once, at the end: the controlled experiments' own figures instead of curves
             from .controlled import sections
 
-            folders = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if (f / "metrics.jsonl").exists()]
-                       for r in runs}
             report += sections(group, got, folders, where, i)
             continue
         key = group.curve or f"dev_{group.metric}"
         ylabel = "training loss (nats per token, label-smoothed)" if key == "loss" else key.replace("_", " ")
-        seeded = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if (f / "metrics.jsonl").exists()]
-                  for r in runs}
-        figure = plot_curves(seeded, key, group.x, where / f"group{i}.png",
+        figure = plot_curves(folders, key, group.x, where / f"group{i}.png",
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
         report += [f"![{group.title}]({figure.name})", ""]
         if group.gradients:

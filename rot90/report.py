@@ -108,19 +108,18 @@ def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 
         rows = [r for r in read_metrics(folder) if key in r]
         values = running_mean([r[key] for r in rows], smooth) if smooth > 1 else [r[key] for r in rows]
         curves.append({r["step"]: (r.get(x, r["step"]), v) for r, v in zip(rows, values)})
-    steps = sorted(set().union(*curves))
-    if not steps:
+    if not any(curves):
         return
     if x != "step" and len(curves) > 1:  # seeds reach other steps in the same time: compare them at equal times
         import numpy as np
 
         tracks = [sorted(c.values()) for c in curves if c]
         lo, hi = max(t[0][0] for t in tracks), min(t[-1][0] for t in tracks)
-        xs = sorted({p[0] for t in tracks for p in t if lo <= p[0] <= hi})
-        at = list(zip(*[np.interp(xs, [p[0] for p in t], [p[1] for p in t]) for t in tracks]))
-        at = [[(t, v) for v in vs] for t, vs in zip(xs, at)]
-    else:
-        at = [[c[s] for c in curves if s in c] for s in steps]  # (x, value) of every seed at that step
+        times = sorted({p[0] for t in tracks for p in t if lo <= p[0] <= hi})
+        values = [np.interp(times, [p[0] for p in t], [p[1] for p in t]) for t in tracks]
+        at = [[(t, float(v[j])) for v in values] for j, t in enumerate(times)]
+    else:  # (x, value) of every seed at each step
+        at = [[c[s] for c in curves if s in c] for s in sorted(set().union(*curves))]
     xs = [sum(p[0] for p in ps) / len(ps) for ps in at]
     (line,) = ax.plot(xs, [sum(p[1] for p in ps) / len(ps) for ps in at], label=label, **style)
     if len(curves) > 1:

@@ -4,8 +4,8 @@
 
 The config's model, data, optimiser, clipping and precision are trained for --steps updates
 while the learning rate rises geometrically from --from to --to (optim.schedule=range), so the
-loss curve against the rate is the one a run of that config would see. It is smoothed (an
-exponential moving average, bias-corrected) and cut where it has diverged (4x its minimum); the
+loss curve against the rate is the one a run of that config would see. It is smoothed (a centred
+running mean, which does not lag the rate) and cut where it has diverged (4x its minimum); the
 report gives the rate where the loss falls fastest and the rate of the minimum. A run trains
 well near the steepest rate and below a tenth of the minimum's; neither is a rule, which is why
 the curve is drawn (lr_find.png) beside the numbers (lr_find.json).
