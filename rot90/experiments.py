@@ -420,6 +420,10 @@ def spread(values: list[float]) -> dict:
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "kind": "95 % t-interval"}
 
 
+def _band(s: dict, fmt: str) -> str:
+    return f"{s['mean']:{fmt}} ({s['low']:{fmt}}–{s['high']:{fmt}})"
+
+
 def _format(value: float, metric: str) -> str:
     return f"{100 * value:.1f}" if metric == "accuracy" else f"{value:.4g}"
 
@@ -457,7 +461,12 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
                 f" {_curve(group, where / r['run'])} |")
         if group.reach:
             line += f" {_reached(r)} |"
-        if "test" in r:
+        if "test_seeds" in r:  # several seeds: each test column as mean (min–max)
+            s = r["test_seeds"]
+            line += "".join(f" {_band(s[k], fmt)} |" for k, fmt in (("tokens_per_s", ",.0f"), ("bleu", ".2f"),
+                                                                   ("chrf", ".1f"), ("perplexity", ".1f"),
+                                                                   ("sentences_per_s", ".1f")))
+        elif "test" in r:
             t = r["test"]
             line += (f" {r['tokens_per_s']:,.0f} | {t['bleu']:.2f} | {t['chrf']:.1f} | {t['perplexity']:.1f} |"
                      f" {t['sentences_per_s']:.1f} |")
@@ -465,8 +474,13 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     if group.test and results and "test" in results[0]:
         t = results[0]["test"]
         lines += ["", f"Test split: {t['sentences']:,} sentences. Signatures: BLEU `{t['bleu_signature']}`, "
-                      f"chrF `{t['chrf_signature']}`."]
+                      f"chrF `{t['chrf_signature']}`."
+                      + (" With seeds, the speed and test columns give the mean (min–max) over the seeds."
+                         if any("test_seeds" in r for r in results) else "")]
     return lines
+
+
+_TEST_KEYS = ("bleu", "chrf", "perplexity", "sentences_per_s")
 
 
 def seed_folders(folder: Path, seed: int, seeds: int) -> list[Path]:
@@ -494,6 +508,10 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
         reached = [g["reached"] for _, g in finished if g.get("reached") is not None]
         got[0]["reached_seeds"] = spread(reached) if reached else None
         got[0]["unreached_seeds"] = [k for k, g in finished if g.get("reached") is None]
+    tested = [g for g in got if g is not None and "test" in g]
+    if len(tested) > 1:  # the test scores and speeds a comparison quotes, each with its interval over the seeds
+        got[0]["test_seeds"] = {k: spread([g["test"][k] for g in tested]) for k in _TEST_KEYS}
+        got[0]["test_seeds"]["tokens_per_s"] = spread([g["tokens_per_s"] for g in tested])
     scalars = [g["scalars"] for g in got if g is not None and "scalars" in g]
     if scalars:  # finite values only: a gradient exactly 0 has no log
         got[0]["scalar_seeds"] = {k: spread(v) for k in scalars[0]

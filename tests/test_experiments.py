@@ -54,7 +54,11 @@ def test_the_updates_to_a_threshold_have_their_own_column_with_seeds(tmp_path):
                          progress=lambda m: None)
     (result,) = [r for g in out.values() for r in g]
     assert result["reached"] is None and result["unreached_seeds"] == [0, 1]  # 4 updates reach no BLEU of 90
+    bleu = result["test_seeds"]["bleu"]  # the test columns have their interval too, not the first seed's alone
+    assert bleu["n"] == 2 and bleu["low"] <= result["test"]["bleu"] <= bleu["high"]
     report = (tmp_path / "numbers" / "report.md").read_text()
+    assert f"| {bleu['mean']:.2f} ({bleu['low']:.2f}–{bleu['high']:.2f}) |" in report
+    assert "the mean (min–max) over the seeds" in report
     assert "updates to dev bleu ≥ 90 |" in report and "none; seed 0, 1 not within 4 |" in report
     many = {"reached": 250, "steps": 1000, "unreached_seeds": [3],
             "reached_seeds": {"n": 3, "mean": 300.0, "low": 250, "high": 350, "kind": "min–max"}}
