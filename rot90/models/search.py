@@ -68,10 +68,14 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
         logits, state = model.step(tokens, state)
-        logp = torch.log_softmax(logits.float(), -1).view(B, K, -1)
-        V = logp.shape[-1]
-        top_scores, top = (scores[:, :, None] + logp).view(B, K * V).topk(min(2 * K, K * V), dim=1)  # (B, 2K)
-        origin, word = top // V, top % V
+        logits = logits.float()
+        # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses, so
+        # only those get normalised and scored: no (B, K, V) log-probabilities, a log-sum-exp per row instead.
+        C = min(2 * K, logits.shape[-1])
+        best, best_word = logits.topk(C, dim=-1)  # (B K, C)
+        logp = (best - logits.logsumexp(-1, keepdim=True)).view(B, K, C)
+        top_scores, top = (scores[:, :, None] + logp).view(B, K * C).topk(min(2 * K, K * C), dim=1)  # (B, 2K)
+        origin, word = top // C, best_word.view(B, K * C).gather(1, top)
         # Candidates among the K best that end here (EOS, or the length limit) are finished.
         ends = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)
         ends[:, K:] = False

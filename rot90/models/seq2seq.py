@@ -38,7 +38,9 @@ def _reverse(x: Tensor, lengths: Tensor) -> Tensor:
 
 
 def _select(state, idx: Tensor):
-    """Rows idx of a layer state: s (B, H) or (y, s)."""
+    """Rows idx of a tensor, of a layer state (y, s), or None."""
+    if state is None:
+        return None
     return tuple(t.index_select(0, idx) for t in state) if isinstance(state, tuple) else state.index_select(0, idx)
 
 
@@ -57,11 +59,11 @@ class DecoderState:
     mask: Tensor  # (N, S) True at real source positions
     layers: list  # per decoder layer: s (N, H) or (y, s)
     feed: Tensor | None  # (N, H) previous attentional vector (input feeding), else None
+    keys: Tensor | None = None  # (N, S, H) general attention's keys, computed once per source, not per step
 
     def select(self, idx: Tensor) -> DecoderState:
-        return DecoderState(self.memory.index_select(0, idx), self.mask.index_select(0, idx),
-                            [_select(s, idx) for s in self.layers],
-                            None if self.feed is None else self.feed.index_select(0, idx))
+        return DecoderState(_select(self.memory, idx), _select(self.mask, idx), [_select(s, idx) for s in self.layers],
+                            _select(self.feed, idx), _select(self.keys, idx))
 
 
 class RecurrentSeq2Seq(nn.Module):
@@ -123,20 +125,18 @@ class RecurrentSeq2Seq(nn.Module):
             finals.append(final)
         mask = torch.arange(src.shape[1], device=src.device)[None] < src_len[:, None]
         feed = h.new_zeros(h.shape[0], self.hidden) if self.input_feeding else None
-        return DecoderState(h, mask, finals, feed)
+        return DecoderState(h, mask, finals, feed, self.attn_in(h) if self.attention == "general" else None)
 
     # -- decoder -------------------------------------------------------------------------------
 
-    def _attend(self, h: Tensor, memory: Tensor, mask: Tensor, keys: Tensor | None = None) -> Tensor:
-        """Luong attention: h (B, T, H) queries over memory (B, S, H) -> attentional vectors (B, T, H).
-        keys: the memory's keys when already computed (a decoder stepping through a whole target)."""
+    def _attend(self, h: Tensor, state: DecoderState) -> Tensor:
+        """Luong attention: h (B, T, H) queries over the encoder outputs -> attentional vectors (B, T, H)."""
         if self.attention == "none":
             return h
-        if keys is None:
-            keys = self.attn_in(memory) if self.attention == "general" else memory
+        keys = state.memory if state.keys is None else state.keys  # dot: the outputs are their own keys
         scores = h @ keys.transpose(1, 2)  # (B, T, S)
-        scores = scores.masked_fill(~mask[:, None, :], float("-inf"))
-        context = torch.softmax(scores, -1) @ memory  # (B, T, H)
+        scores = scores.masked_fill(~state.mask[:, None, :], float("-inf"))
+        context = torch.softmax(scores, -1) @ state.memory  # (B, T, H)
         return torch.tanh(self.attn_out(torch.cat([context, h], -1)))
 
     def _layers(self, x: Tensor, states: list) -> tuple[Tensor, list]:
@@ -153,26 +153,26 @@ class RecurrentSeq2Seq(nn.Module):
         if state.feed is not None:
             x = torch.cat([x, state.feed[:, None]], -1)
         h, layers = self._layers(x, state.layers)
-        att = self._attend(h, state.memory, state.mask)  # (N, 1, H)
+        att = self._attend(h, state)  # (N, 1, H)
         logits = self.out(self.drop(att))[:, 0]
-        return logits, DecoderState(state.memory, state.mask, layers, att[:, 0] if self.input_feeding else None)
+        return logits, DecoderState(state.memory, state.mask, layers, att[:, 0] if self.input_feeding else None,
+                                    state.keys)
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for every position of tgt_in (BOS y_1 ... y_{T-1})."""
         state = self.encode(src, src_len)
         if self.input_feeding:  # each step needs the previous one's attentional vector
             # What does not depend on that is done once for all positions: the embeddings, the attention
-            # keys, and the output projection (one (B*T, H) x (H, V) product instead of T small ones).
+            # keys (in encode), and the output projection (one (B*T, H) x (H, V) product instead of T small ones).
             # unbind, not emb[:, t:t + 1]: a slice's backward fills a zero tensor the size of all of emb at
             # every step (O(T^2) memory traffic, a quarter of a training step measured); unbind's is one stack.
             emb = self.drop(self.tgt_embed(tgt_in)).unbind(1)  # T x (B, E)
-            keys = self.attn_in(state.memory) if self.attention == "general" else state.memory
             feed, layers, atts = state.feed, state.layers, []
             for t in range(tgt_in.shape[1]):
                 h, layers = self._layers(torch.cat([emb[t], feed], -1)[:, None], layers)
-                att = self._attend(h, state.memory, state.mask, keys)  # (B, 1, H)
+                att = self._attend(h, state)  # (B, 1, H)
                 atts.append(att)
                 feed = att[:, 0]
             return self.out(self.drop(torch.cat(atts, 1)))
         h, _ = self._layers(self.drop(self.tgt_embed(tgt_in)), state.layers)  # whole sequence at once
-        return self.out(self.drop(self._attend(h, state.memory, state.mask)))
+        return self.out(self.drop(self._attend(h, state)))
