@@ -209,16 +209,39 @@ def _torch_rnn(rule: Rule, w: Weights, x: Tensor, y0: Tensor, s0: Tensor, length
         out = kernel(x, hx, params, has_bias, 1, 0.0, False, False, False)
         y, last = out[0], out[1:]
     else:
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
-        order, back = packed.sorted_indices, packed.unsorted_indices
-        hx = tuple(h.index_select(1, order) for h in hx) if rule.separate_output else hx.index_select(1, order)
-        out = kernel(packed.data, packed.batch_sizes, hx, params, has_bias, 1, 0.0, False, False)
-        y, _ = nn.utils.rnn.pad_packed_sequence(nn.utils.rnn.PackedSequence(out[0], packed.batch_sizes, order, back),
-                                                total_length=x.shape[0])
-        last = tuple(h.index_select(1, back) for h in out[1:])
+        y, last = _by_length(kernel, x, hx, params, has_bias, lengths)
     if rule.separate_output:  # lstm: (h_n, c_n)
         return y, _join(rule, last[0][0], last[1][0])
     return y, _join(rule, last[0][0], last[0][0])
+
+
+def _by_length(kernel, x: Tensor, hx, params: list, has_bias: bool, lengths: Tensor):
+    """The kernel over sequences of different lengths: longest first, one call per stretch of time in which the
+    same sequences are running (a prefix of the sorted batch), each stretch starting from the last one's states.
+
+    The same function as torch's packed sequences, whose CPU kernel steps one position at a time and, going
+    backward, zero-fills the whole packed gate buffer at every position; a batch bucketed by length has a
+    dozen stretches over two dozen positions.
+    """
+    T, B = x.shape[:2]
+    lstm = isinstance(hx, tuple)
+    hx = hx if lstm else (hx,)  # (1, B, H) each
+    lengths, order = lengths.sort(descending=True, stable=True)
+    x, hx = x.index_select(1, order.to(x.device)), [h.index_select(1, order.to(x.device)) for h in hx]
+    ys, start, ends = [], 0, lengths.tolist()
+    for end in sorted(set(ends)):
+        n = sum(e >= end for e in ends)  # the sequences still running from start to end
+        part = [h[:, :n] for h in hx]
+        out = kernel(x[start:end, :n], tuple(part) if lstm else part[0], params, has_bias, 1, 0.0, False, False,
+                     False)
+        y = out[0]  # (end - start, n, H)
+        ys.append(torch.cat([y, y.new_zeros(end - start, B - n, y.shape[-1])], 1) if n < B else y)
+        hx = [torch.cat([new, h[:, n:]], 1) if n < B else new for new, h in zip(out[1:], hx)]
+        start = end
+    if start < T:  # positions past the longest sequence
+        ys.append(ys[-1].new_zeros(T - start, B, ys[-1].shape[-1]))
+    back = order.argsort().to(x.device)
+    return torch.cat(ys).index_select(1, back), tuple(h.index_select(1, back) for h in hx)
 
 
 # (rule, device type, dtype) where torch's kernel cannot run on this machine: under CPU autocast torch sends LSTMs

@@ -193,11 +193,12 @@ def test_every_rule_rotates_and_runs_every_path(rule):
     assert_close(flat(layer(x)), flat(want), chain=7)
 
 
-@pytest.mark.parametrize("with_lengths", [False, True])
+@pytest.mark.parametrize("lengths", [None, [9, 2, 5, 1], [7, 2, 7, 1]])  # (ties, and all shorter than T)
 @pytest.mark.parametrize("rule", ["plain", "lstm", "gru"])
-def test_torchs_fused_kernel_equals_the_integrator(rule, with_lengths):
+def test_torchs_fused_kernel_equals_the_integrator(rule, lengths):
     """Where torch's RNN kernel computes a rule's function, "parallel" runs on it; the integrator is the reference:
-    outputs, final states and every gradient, with initial states and variable lengths (a zero length falls back)."""
+    outputs, final states and every gradient, with initial states and variable lengths (a zero length falls back).
+    Lengths run the kernel once per stretch of time with the same sequences running (_by_length)."""
     from unittest import mock
 
     torch.manual_seed(0)
@@ -205,16 +206,18 @@ def test_torchs_fused_kernel_equals_the_integrator(rule, with_lengths):
     x = torch.randn(4, 9, 3, dtype=torch.float64)
     h = torch.randn(4, 6, dtype=torch.float64)
     state = (h, torch.randn(4, 6, dtype=torch.float64)) if rule == "lstm" else h
-    lengths = torch.tensor([9, 2, 5, 1]) if with_lengths else None
+    lengths = None if lengths is None else torch.tensor(lengths)
     results = []
     for method in ("sequential", "parallel"):
         layer.method = method
         layer.zero_grad()
         xi = x.clone().requires_grad_()
-        y, last = layer(xi, state, lengths=lengths)
+        si = tuple(t.clone().requires_grad_() for t in state) if rule == "lstm" else state.clone().requires_grad_()
+        y, last = layer(xi, si, lengths=lengths)
         last = list(last) if isinstance(last, tuple) else [last]
         (y.sin().sum() + sum(t.square().sum() for t in last)).backward()
-        results.append([y, *last, xi.grad] + [p.grad.clone() for p in layer.parameters()])
+        s_grads = [t.grad for t in (si if rule == "lstm" else (si,))]  # into the initial state, too
+        results.append([y, *last, xi.grad, *s_grads] + [p.grad.clone() for p in layer.parameters()])
     assert_close(results[1], results[0], chain=9 + 4 * 9)
     kernel = {"plain": "rnn_tanh", "lstm": "lstm", "gru": "gru"}[rule]
     with mock.patch.object(torch._VF, kernel, side_effect=AssertionError("fused kernel called")):
