@@ -575,6 +575,12 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         figure = plot_curves(folders, key, group.x, where / f"group{i}.png",
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
         report += [f"![{group.title}]({figure.name})", ""]
+        if group.test and group.x == "seconds":  # equal wall-clock: the dev metric against updates and against time
+            for x in ("step", "seconds"):
+                figure = plot_curves(folders, f"dev_{group.metric}", x, where / f"group{i}-dev-{x}.png", group.title,
+                                     f"dev {group.metric}")
+                report.append(f"![dev {group.metric} against {x}]({figure.name})")
+            report.append("")
         if group.gradients:
             curves: dict = {}
             for r in got:  # runs are named "AXIS,rule=RULE"

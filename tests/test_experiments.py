@@ -47,6 +47,14 @@ def test_translation_runs_report_test_bleu_and_speed(tmp_path):
     assert saved["groups"]["Numbers in words: the reversal effect"][0]["test"]["sentences"] == 20
 
 
+def test_an_equal_wall_clock_translation_group_plots_the_dev_metric_against_updates_and_time(tmp_path):
+    run_experiment("translation", tmp_path, quick=True, only=["lstm,20min", "transformer,20min"],
+                   progress=lambda m: None)
+    report = (tmp_path / "translation" / "report.md").read_text()
+    for x in ("step", "seconds"):
+        assert f"(group1-dev-{x}.png)" in report and (tmp_path / "translation" / f"group1-dev-{x}.png").exists()
+
+
 def test_the_updates_to_a_threshold_have_their_own_column_with_seeds(tmp_path):
     from rot90.experiments import _reached
 
