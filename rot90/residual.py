@@ -208,8 +208,16 @@ def _torch_rnn(rule: Rule, w: Weights, x: Tensor, y0: Tensor, s0: Tensor, length
     if lengths is None:
         out = kernel(x, hx, params, has_bias, 1, 0.0, False, False, False)
         y, last = out[0], out[1:]
-    else:
+    elif x.device.type == "cpu":
         y, last = _by_length(kernel, x, hx, params, has_bias, lengths)
+    else:  # cuDNN takes packed sequences in one call
+        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
+        order, back = packed.sorted_indices, packed.unsorted_indices
+        hx = tuple(h.index_select(1, order) for h in hx) if rule.separate_output else hx.index_select(1, order)
+        out = kernel(packed.data, packed.batch_sizes, hx, params, has_bias, 1, 0.0, False, False)
+        y, _ = nn.utils.rnn.pad_packed_sequence(nn.utils.rnn.PackedSequence(out[0], packed.batch_sizes, order, back),
+                                                total_length=x.shape[0])
+        last = tuple(h.index_select(1, back) for h in out[1:])
     if rule.separate_output:  # lstm: (h_n, c_n)
         return y, _join(rule, last[0][0], last[1][0])
     return y, _join(rule, last[0][0], last[0][0])
@@ -221,7 +229,7 @@ def _by_length(kernel, x: Tensor, hx, params: list, has_bias: bool, lengths: Ten
 
     The same function as torch's packed sequences, whose CPU kernel steps one position at a time and, going
     backward, zero-fills the whole packed gate buffer at every position; a batch bucketed by length has a
-    dozen stretches over two dozen positions.
+    dozen stretches over two dozen positions. (On CUDA, cuDNN's packed kernel is one call: used there.)
     """
     T, B = x.shape[:2]
     lstm = isinstance(hx, tuple)

@@ -46,6 +46,27 @@ def test_gate_decoupled_layers_on_cuda(layer):
     assert_close(out[1], out[0], chain=4 * 300)
 
 
+@pytest.mark.parametrize("rule", ["lstm", "gru"])
+def test_lengths_on_cudnn_equal_the_cpu_kernel_calls_by_length(rule):
+    """CUDA runs variable lengths as one packed cuDNN call, the CPU as one kernel call per stretch of lengths."""
+    from rot90.residual import Residual
+
+    torch.manual_seed(0)
+    cpu = Residual(rule, 6, "time", input_size=3).double()
+    gpu = Residual(rule, 6, "time", input_size=3).double().to(CUDA)
+    gpu.load_state_dict(cpu.state_dict())
+    x = torch.randn(4, 9, 3, dtype=torch.float64)
+    lengths = torch.tensor([7, 2, 7, 1])
+    out = []
+    for m, device in ((cpu, "cpu"), (gpu, CUDA)):
+        xi = x.to(device).requires_grad_()
+        y, last = m(xi, lengths=lengths)
+        last = list(last) if isinstance(last, tuple) else [last]
+        ((y * y).sum() + sum(t.sum() for t in last)).backward()
+        out.append([t.detach().cpu() for t in (y, *last, xi.grad)] + [p.grad.cpu() for p in m.parameters()])
+    assert_close(out[1], out[0], chain=9 * 4)
+
+
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 def test_drop_ins_match_cudnn(kind):
     torch.manual_seed(0)
