@@ -468,15 +468,11 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
                 f" {_curve(group, where / r['run'])} |")
         if group.reach:
             line += f" {_reached(r)} |"
-        if "test_seeds" in r:  # several seeds: each test column as mean (min–max)
-            s = r["test_seeds"]
-            line += "".join(f" {_band(s[k], fmt)} |" for k, fmt in (("tokens_per_s", ",.0f"), ("bleu", ".2f"),
-                                                                   ("chrf", ".1f"), ("perplexity", ".1f"),
-                                                                   ("sentences_per_s", ".1f")))
-        elif "test" in r:
-            t = r["test"]
-            line += (f" {r['tokens_per_s']:,.0f} | {t['bleu']:.2f} | {t['chrf']:.1f} | {t['perplexity']:.1f} |"
-                     f" {t['sentences_per_s']:.1f} |")
+        if "test" in r:  # one seed: its values; several: each column as mean (min–max)
+            seeds = "test_seeds" in r
+            values = r["test_seeds"] if seeds else _test_values(r)
+            line += "".join(f" {_band(values[k], fmt) if seeds else format(values[k], fmt)} |"
+                            for k, fmt in _TEST_COLUMNS)
         lines.append(line)
     if group.test and results and "test" in results[0]:
         t = results[0]["test"]
@@ -487,7 +483,13 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     return lines
 
 
-_TEST_KEYS = ("bleu", "chrf", "perplexity", "sentences_per_s")
+# The speed and test columns of a translation table, in order, with their formats.
+_TEST_COLUMNS = (("tokens_per_s", ",.0f"), ("bleu", ".2f"), ("chrf", ".1f"), ("perplexity", ".1f"),
+                 ("sentences_per_s", ".1f"))
+
+
+def _test_values(result: dict) -> dict:
+    return {"tokens_per_s": result["tokens_per_s"], **result["test"]}
 
 
 def seed_folders(folder: Path, seed: int, seeds: int) -> list[Path]:
@@ -517,8 +519,7 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
         got[0]["unreached_seeds"] = [k for k, g in finished if g.get("reached") is None]
     tested = [g for g in got if g is not None and "test" in g]
     if len(tested) > 1:  # the test scores and speeds a comparison quotes, each with its interval over the seeds
-        got[0]["test_seeds"] = {k: spread([g["test"][k] for g in tested]) for k in _TEST_KEYS}
-        got[0]["test_seeds"]["tokens_per_s"] = spread([g["tokens_per_s"] for g in tested])
+        got[0]["test_seeds"] = {k: spread([_test_values(g)[k] for g in tested]) for k, _ in _TEST_COLUMNS}
     scalars = [g["scalars"] for g in got if g is not None and "scalars" in g]
     if scalars:  # finite values only: a gradient exactly 0 has no log
         got[0]["scalar_seeds"] = {k: spread(v) for k in scalars[0]

@@ -235,7 +235,7 @@ def _by_length(kernel, x: Tensor, hx, params: list, has_bias: bool, lengths: Ten
     lstm = isinstance(hx, tuple)
     hx = hx if lstm else (hx,)  # (1, B, H) each
     lengths, order = lengths.sort(descending=True, stable=True)
-    x, hx = x.index_select(1, order.to(x.device)), [h.index_select(1, order.to(x.device)) for h in hx]
+    x, hx = x.index_select(1, order), [h.index_select(1, order) for h in hx]  # (CPU only: x and lengths both there)
     ys, start, ends = [], 0, lengths.tolist()
     for end in sorted(set(ends)):
         n = sum(e >= end for e in ends)  # the sequences still running from start to end
@@ -248,7 +248,7 @@ def _by_length(kernel, x: Tensor, hx, params: list, has_bias: bool, lengths: Ten
         start = end
     if start < T:  # positions past the longest sequence
         ys.append(ys[-1].new_zeros(T - start, B, ys[-1].shape[-1]))
-    back = order.argsort().to(x.device)
+    back = order.argsort()
     return torch.cat(ys).index_select(1, back), tuple(h.index_select(1, back) for h in hx)
 
 
