@@ -29,6 +29,9 @@ class _State:
     def select(self, rows):
         return _State(self.rows[rows])
 
+    def beams(self, K):
+        return self.select(self.rows.repeat_interleave(K))
+
 
 class Chain:
     """encode/step as rot90's seq2seq models have them; the next token depends on the previous one only."""

@@ -49,6 +49,27 @@ def test_cached_steps_equal_teacher_forcing(name):
 
 
 @pytest.mark.parametrize("name", VARIANTS)
+def test_beam_state_keeps_the_source_once_and_computes_the_same(name):
+    """beams(K) keeps memory/keys one row per sentence; the reference copies them for every hypothesis."""
+    m, K = model(name), 3
+    src, src_len, tgt_in = batch()
+    state = m.encode(src, src_len)
+    beams, expanded = state.beams(K), state.select(torch.arange(4).repeat_interleave(K))
+    assert len(beams.mask) == 4 and len(expanded.mask) == 4 * K
+    g = torch.Generator().manual_seed(2)
+    for t in range(4):
+        tokens = torch.randint(3, 13, (len(expanded.mask),), generator=g)
+        got, beams = m.step(tokens, beams)
+        want, expanded = m.step(tokens, expanded)
+        assert_close(got, want, chain=4 * (t + 1))
+        # keep sentences 0, 2, 3 with their hypotheses shuffled within each, as beam search does
+        keep = torch.tensor([0, 2, 3]) if t == 1 else torch.arange(len(beams.mask))
+        rows = (keep[:, None] * K + torch.randint(0, K, (len(keep), K), generator=g)).view(-1)
+        beams, expanded = beams.select(rows), expanded.select(rows)
+    assert len(beams.mask) == 3 and len(expanded.mask) == 3 * K
+
+
+@pytest.mark.parametrize("name", VARIANTS)
 def test_beam_one_is_greedy(name):
     m = model(name)
     src, src_len, _ = batch()

@@ -1,7 +1,9 @@
 """Decoding: greedy and batched beam search over any model with encode() and step().
 
     model.encode(src, src_len) -> state          model.step(tokens (N,), state) -> (logits (N, V), state)
-    state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses)
+    state.beams(K) -> K hypotheses per source, rows b*K ... b*K+K-1 for source b
+    state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses; a source's K rows
+                         stay together, so the source side, one row per sentence, is never copied)
 
 Beam search keeps K hypotheses per sentence, all sentences of a batch in one (B*K)-row state.
 At each step the 2K best continuations are looked at: those ending in EOS are finished and
@@ -56,7 +58,7 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     B, K = src.shape[0], beam
     if nbest > K:
         raise ValueError(f"nbest={nbest} is more than the beam of {K}")
-    state = model.encode(src, src_len).select(torch.arange(B, device=src.device).repeat_interleave(K))
+    state = model.encode(src, src_len).beams(K)
     limit = _limit(src_len, max_ratio).tolist()
     scores = torch.full((B, K), float("-inf"), device=src.device)
     scores[:, 0] = 0.0  # one live hypothesis per sentence at the start

@@ -53,17 +53,31 @@ def _merge(fwd, bwd):
 
 @dataclass
 class DecoderState:
-    """What incremental decoding carries: O(1) per step in the length of the output."""
+    """What incremental decoding carries: O(1) per step in the length of the output.
 
-    memory: Tensor  # (N, S, H) encoder outputs
-    mask: Tensor  # (N, S) True at real source positions
+    Under beam search each source has `beam` hypotheses, the N = B * beam rows of `layers` and `feed`,
+    consecutive per source; what depends on the source alone (memory, mask, keys) keeps one row per source,
+    so following the hypotheses never copies it.
+    """
+
+    memory: Tensor  # (B, S, H) encoder outputs
+    mask: Tensor  # (B, S) True at real source positions
     layers: list  # per decoder layer: s (N, H) or (y, s)
     feed: Tensor | None  # (N, H) previous attentional vector (input feeding), else None
-    keys: Tensor | None = None  # (N, S, H) general attention's keys, computed once per source, not per step
+    keys: Tensor | None = None  # (B, S, H) general attention's keys, computed once per source, not per step
+    beam: int = 1
 
     def select(self, idx: Tensor) -> DecoderState:
-        return DecoderState(_select(self.memory, idx), _select(self.mask, idx), [_select(s, idx) for s in self.layers],
-                            _select(self.feed, idx), _select(self.keys, idx))
+        """Rows idx (N',) of the hypotheses; with beam > 1 each source's rows stay together, beam of them."""
+        src = idx if self.beam == 1 else idx[:: self.beam] // self.beam
+        return DecoderState(_select(self.memory, src), _select(self.mask, src), [_select(s, idx) for s in self.layers],
+                            _select(self.feed, idx), _select(self.keys, src), self.beam)
+
+    def beams(self, K: int) -> DecoderState:
+        """K hypotheses for each source, all starting from its state."""
+        idx = torch.arange(len(self.mask), device=self.mask.device).repeat_interleave(K)
+        return DecoderState(self.memory, self.mask, [_select(s, idx) for s in self.layers], _select(self.feed, idx),
+                            self.keys, K)
 
 
 class RecurrentSeq2Seq(nn.Module):
@@ -134,9 +148,10 @@ class RecurrentSeq2Seq(nn.Module):
         if self.attention == "none":
             return h
         keys = state.memory if state.keys is None else state.keys  # dot: the outputs are their own keys
-        scores = h @ keys.transpose(1, 2)  # (B, T, S)
+        q = h.reshape(len(keys), -1, h.shape[-1])  # (B, beam T, H): a source's hypotheses query its memory together
+        scores = q @ keys.transpose(1, 2)  # (B, beam T, S)
         scores = scores.masked_fill(~state.mask[:, None, :], float("-inf"))
-        context = torch.softmax(scores, -1) @ state.memory  # (B, T, H)
+        context = (torch.softmax(scores, -1) @ state.memory).view_as(h)  # (N, T, H)
         return torch.tanh(self.attn_out(torch.cat([context, h], -1)))
 
     def _layers(self, x: Tensor, states: list) -> tuple[Tensor, list]:
@@ -156,7 +171,7 @@ class RecurrentSeq2Seq(nn.Module):
         att = self._attend(h, state)  # (N, 1, H)
         logits = self.out(self.drop(att))[:, 0]
         return logits, DecoderState(state.memory, state.mask, layers, att[:, 0] if self.input_feeding else None,
-                                    state.keys)
+                                    state.keys, state.beam)
 
     def forward(self, src: Tensor, src_len: Tensor, tgt_in: Tensor) -> Tensor:
         """Teacher forcing: logits (B, T, V) for every position of tgt_in (BOS y_1 ... y_{T-1})."""

@@ -67,22 +67,39 @@ class Block(nn.Module):
                 k, v = torch.cat([cache[0], k], 2), torch.cat([cache[1], v], 2)
             cache[0], cache[1] = k, v
         x = x + self.drop(self.self_attn(h, k, v, mask=mask, causal=causal and cache is None))
-        if memory_kv is not None:
-            x = x + self.drop(self.cross_attn(self.norm2(x), *memory_kv, mask=memory_mask))
+        if memory_kv is not None:  # memory has one row per source; x may have several (beam search's hypotheses)
+            h = self.norm2(x)
+            h = self.cross_attn(h.reshape(len(memory_kv[0]), -1, h.shape[-1]), *memory_kv, mask=memory_mask)
+            x = x + self.drop(h.view_as(x))
         return x + self.drop(self.ff(self.norm3(x)))
+
+
+def _pick(t: Tensor | None, idx: Tensor) -> Tensor | None:
+    return None if t is None else t.index_select(0, idx)
 
 
 @dataclass
 class TransformerState:
-    memory_kv: list  # per decoder layer: (k, v) of the encoder output, (N, heads, S, dh)
-    mask: Tensor  # (N, 1, 1, S)
-    cache: list  # per decoder layer: [k, v] of the target prefix
+    """The encoder's keys/values, one row per source, and the target prefix's, one row per hypothesis (N = B * beam,
+    each source's rows consecutive): following beam search's hypotheses never copies the source side."""
+
+    memory_kv: list  # per decoder layer: (k, v) of the encoder output, (B, heads, S, dh)
+    mask: Tensor  # (B, 1, 1, S)
+    cache: list  # per decoder layer: [k, v] of the target prefix, (N, heads, t, dh)
     position: int
+    beam: int = 1
 
     def select(self, idx: Tensor) -> TransformerState:
-        pick = lambda t: None if t is None else t.index_select(0, idx)  # noqa: E731
-        return TransformerState([(pick(k), pick(v)) for k, v in self.memory_kv], pick(self.mask),
-                                [[pick(k), pick(v)] for k, v in self.cache], self.position)
+        """Rows idx (N',) of the hypotheses; with beam > 1 each source's rows stay together, beam of them."""
+        src = idx if self.beam == 1 else idx[:: self.beam] // self.beam
+        return TransformerState([(_pick(k, src), _pick(v, src)) for k, v in self.memory_kv], _pick(self.mask, src),
+                                [[_pick(k, idx), _pick(v, idx)] for k, v in self.cache], self.position, self.beam)
+
+    def beams(self, K: int) -> TransformerState:
+        """K hypotheses for each source, all starting from its state."""
+        idx = torch.arange(len(self.mask), device=self.mask.device).repeat_interleave(K)
+        return TransformerState(self.memory_kv, self.mask, [[_pick(k, idx), _pick(v, idx)] for k, v in self.cache],
+                                self.position, K)
 
 
 class Transformer(nn.Module):
@@ -130,7 +147,8 @@ class Transformer(nn.Module):
 
     def step(self, tokens: Tensor, state: TransformerState) -> tuple[Tensor, TransformerState]:
         """One position with the key/value cache: tokens (N,) -> logits (N, V)."""
-        state = TransformerState(state.memory_kv, state.mask, [list(c) for c in state.cache], state.position)
+        state = TransformerState(state.memory_kv, state.mask, [list(c) for c in state.cache], state.position,
+                                 state.beam)
         logits = self._decode(tokens[:, None], state, incremental=True)[:, 0]
         state.position += 1
         return logits, state
