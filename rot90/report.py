@@ -150,7 +150,8 @@ def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path,
     ax.set_ylabel(ylabel)
     ax.set_title(textwrap.fill(title, 70), fontsize=10)
     ax.grid(True, alpha=0.3)
-    ax.legend(fontsize=8)
+    if ax.get_legend_handles_labels()[0]:  # runs that logged nothing yet draw nothing, and need no legend
+        ax.legend(fontsize=8)
     return save(fig, out)
 
 
