@@ -18,6 +18,7 @@ ROLES = {"plain": "no carry", "resnet": "identity carry", "highway": "gated carr
 ROLE_COLOURS = {"no carry": "#d62728", "identity carry": "#2ca02c", "gated carry": "#1f77b4"}
 _SHADES = {"highway": "#08519c", "lstm": "#1f77b4", "gru": "#6baed6", "minlstm": "#6a51a3", "mingru": "#9e9ac8"}
 _MARKERS = {"plain": "o", "resnet": "s", "highway": "^", "lstm": "D", "gru": "v", "minlstm": "P", "mingru": "X"}
+TRANSFORMER = {"color": "#ff7f0e", "marker": "*"}  # no stream along time at all: a colour outside the roles'
 
 
 def role(rule: str) -> str:
@@ -26,8 +27,10 @@ def role(rule: str) -> str:
 
 def rule_style(label: str) -> dict:
     """Colour (by role; gated rules in shades of one hue) and marker of the rule a label names, e.g.
-    "minLSTM", "plain deep net", "LSTM, chrono init"; {} for a label that names none (the Transformer)."""
+    "minLSTM", "plain deep net", "LSTM, chrono init"; the Transformer's own; {} for a label that names none."""
     key = label.lower().replace(" ", "")
+    if "transformer" in key:
+        return dict(TRANSFORMER)
     for rule in sorted(ROLES, key=len, reverse=True):  # minlstm before lstm
         if rule in key or (rule == "plain" and "elman" in key):
             colour = _SHADES.get(rule, ROLE_COLOURS[ROLES[rule]])

@@ -235,3 +235,13 @@ def test_a_run_with_seeds_is_drawn_as_their_mean_and_a_band(tmp_path):
     seed_band(ax, folders, "dev_bleu", "seconds", label="run")
     (line,) = ax.get_lines()
     assert list(line.get_xdata()) == [1.0, 2.0] and list(line.get_ydata()) == [2.5, 3.5]
+
+
+def test_every_figure_colours_a_rule_by_its_role_and_the_transformer_apart():
+    from rot90.report import ROLES, rule_style
+
+    colours = {rule: rule_style(rule)["color"] for rule in ROLES}
+    assert rule_style("LSTM, chrono init")["marker"] == rule_style("lstm")["marker"]
+    assert rule_style("minlstm,20min")["color"] == colours["minlstm"]  # minlstm is not read as lstm
+    assert rule_style("transformer,20min")["color"] not in colours.values()
+    assert rule_style("linear") == {}
