@@ -5,7 +5,7 @@
     state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses; a source's K rows
                          stay together, so the source side, one row per sentence, is never copied)
 
-Beam search keeps K hypotheses per sentence, all sentences of a batch in one (B*K)-row state.
+Beam search keeps K hypotheses per sentence, all sentences of a batch in one state of B*K hypothesis rows.
 At each step the 2K best continuations are looked at: those ending in EOS are finished and
 scored with GNMT's length penalty, score / ((5 + |Y|) / 6) ** alpha (Wu et al. 2016); the K
 best others go on. A sentence is done when it has K finished hypotheses; every sentence stops
@@ -18,6 +18,12 @@ import torch
 from torch import Tensor
 
 from ..tokens import BOS, EOS
+
+
+def source_rows(idx: Tensor, beam: int) -> Tensor:
+    """The sources of hypothesis rows idx, for a state that keeps one row per source and `beam` per hypothesis:
+    select() is only ever given each source's beam rows together, so every beam-th row names its source."""
+    return idx if beam == 1 else idx[::beam] // beam
 
 
 def _limit(src_len: Tensor, max_ratio: float) -> Tensor:

@@ -27,6 +27,7 @@ from torch import Tensor, nn
 from ..nn import reverse_padded
 from ..residual import Residual
 from ..tokens import PAD
+from .search import source_rows
 
 
 def _reverse(x: Tensor, lengths: Tensor) -> Tensor:
@@ -69,7 +70,7 @@ class DecoderState:
 
     def select(self, idx: Tensor) -> DecoderState:
         """Rows idx (N',) of the hypotheses; with beam > 1 each source's rows stay together, beam of them."""
-        src = idx if self.beam == 1 else idx[:: self.beam] // self.beam
+        src = source_rows(idx, self.beam)
         return DecoderState(_select(self.memory, src), _select(self.mask, src), [_select(s, idx) for s in self.layers],
                             _select(self.feed, idx), _select(self.keys, src), self.beam)
 

@@ -21,6 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..tokens import PAD
+from .search import source_rows
 
 
 def sinusoids(length: int, d: int) -> Tensor:
@@ -91,7 +92,7 @@ class TransformerState:
 
     def select(self, idx: Tensor) -> TransformerState:
         """Rows idx (N',) of the hypotheses; with beam > 1 each source's rows stay together, beam of them."""
-        src = idx if self.beam == 1 else idx[:: self.beam] // self.beam
+        src = source_rows(idx, self.beam)
         return TransformerState([(_pick(k, src), _pick(v, src)) for k, v in self.memory_kv], _pick(self.mask, src),
                                 [[_pick(k, idx), _pick(v, idx)] for k, v in self.cache], self.position, self.beam)
 
