@@ -26,6 +26,11 @@ def source_rows(idx: Tensor, beam: int) -> Tensor:
     return idx if beam == 1 else idx[::beam] // beam
 
 
+def beam_rows(sources: int, beam: int, device: torch.device) -> Tensor:
+    """The source of each of beam hypotheses per source, rows b*beam ... b*beam+beam-1 for source b: (sources*beam,)."""
+    return torch.arange(sources, device=device).repeat_interleave(beam)
+
+
 def _limit(src_len: Tensor, max_ratio: float) -> Tensor:
     return (src_len.float() * max_ratio).long() + 10
 

@@ -27,7 +27,7 @@ from torch import Tensor, nn
 from ..nn import reverse_padded
 from ..residual import Residual
 from ..tokens import PAD
-from .search import source_rows
+from .search import beam_rows, source_rows
 
 
 def _reverse(x: Tensor, lengths: Tensor) -> Tensor:
@@ -76,7 +76,7 @@ class DecoderState:
 
     def beams(self, K: int) -> DecoderState:
         """K hypotheses for each source, all starting from its state."""
-        idx = torch.arange(len(self.mask), device=self.mask.device).repeat_interleave(K)
+        idx = beam_rows(len(self.mask), K, self.mask.device)
         return DecoderState(self.memory, self.mask, [_select(s, idx) for s in self.layers], _select(self.feed, idx),
                             self.keys, K)
 

@@ -21,7 +21,7 @@ from torch import Tensor, nn
 from torch.nn import functional as F
 
 from ..tokens import PAD
-from .search import source_rows
+from .search import beam_rows, source_rows
 
 
 def sinusoids(length: int, d: int) -> Tensor:
@@ -98,7 +98,7 @@ class TransformerState:
 
     def beams(self, K: int) -> TransformerState:
         """K hypotheses for each source, all starting from its state."""
-        idx = torch.arange(len(self.mask), device=self.mask.device).repeat_interleave(K)
+        idx = beam_rows(len(self.mask), K, self.mask.device)
         return TransformerState(self.memory_kv, self.mask, [[_pick(k, idx), _pick(v, idx)] for k, v in self.cache],
                                 self.position, K)
 
