@@ -130,6 +130,27 @@ def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 
                         color=line.get_color(), alpha=0.15, lw=0)
 
 
+_LINES = ("-", "--", ":", "-.")
+
+
+def line_styles(labels: list[str]) -> list[dict]:
+    """A colour and line style per run, every pair distinct: runs of one rule share its colour and differ in
+    line style. Where more runs share a rule than there are line styles (a recipe search of one model), the
+    rule's colour would hide runs and says nothing, so every run gets a colour of its own."""
+    colours = [rule_style(label).get("color", f"C{i}") for i, label in enumerate(labels)]
+    if any(colours.count(c) > len(_LINES) for c in colours):
+        return [{"color": f"C{i % 10}", "ls": _LINES[i // 10 % len(_LINES)]} for i in range(len(labels))]
+    return [{"color": c, "ls": _LINES[colours[:i].count(c)]} for i, c in enumerate(colours)]
+
+
+def wants_log(key: str, values: list[float]) -> bool:
+    """A log axis for a perplexity, loss or squared error whose curves span a decade or more: on a linear one the
+    early values flatten every difference that matters at the end."""
+    positive = [v for v in values if math.isfinite(v)]
+    return (key.endswith(("perplexity", "loss", "mse")) and bool(positive) and min(positive) > 0
+            and max(positive) >= 10 * min(positive))
+
+
 def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path, title: str, ylabel: str,
                 smooth: int = 1) -> Path:
     """metrics.jsonl's `key` of several runs against `x` ("step" or "seconds"), one line per run, as a PNG.
@@ -139,15 +160,16 @@ def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path,
     """
     plt = pyplot()
     fig, ax = plt.subplots(figsize=(7, 4.5))
-    used: dict[str, int] = {}  # runs of one rule share its colour and differ in line style
     seeds = 1
-    for i, (label, folders) in enumerate(runs.items()):
+    for (label, folders), style in zip(runs.items(), line_styles(list(runs))):
         folders = [folders] if isinstance(folders, Path) else folders
         seeds = max(seeds, len(folders))
-        colour = rule_style(label).get("color", f"C{i}")
-        ls = ["-", "--", ":", "-."][used.get(colour, 0) % 4]
-        used[colour] = used.get(colour, 0) + 1
-        seed_band(ax, folders, key, x, smooth, label, ls=ls, marker=None if smooth > 1 else "o", ms=3, color=colour)
+        seed_band(ax, folders, key, x, smooth, label, marker=None if smooth > 1 else "o", ms=3, **style)
+    if wants_log(key, [y for line in ax.get_lines() for y in line.get_ydata()]):
+        ax.set_yscale("log")
+        plain = need("matplotlib.ticker", "plot").FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
+        ax.yaxis.set_major_formatter(plain)
+        ax.yaxis.set_minor_formatter(plain)
     ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x)
                   + (f" (line: mean of {seeds} seeds, band: min–max)" if seeds > 1 else ""))
     ax.set_ylabel(ylabel)

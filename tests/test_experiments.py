@@ -245,3 +245,16 @@ def test_every_figure_colours_a_rule_by_its_role_and_the_transformer_apart():
     assert rule_style("minlstm,20min")["color"] == colours["minlstm"]  # minlstm is not read as lstm
     assert rule_style("transformer,20min")["color"] not in colours.values()
     assert rule_style("linear") == {}
+
+
+def test_a_figure_tells_every_run_apart_and_logs_a_perplexity_that_spans_decades():
+    from rot90.report import line_styles, wants_log
+
+    rules = line_styles(["lstm", "LSTM, chrono init", "gru", "lstm,dropout=0.3"])  # a rule's runs: one colour
+    assert rules[0]["color"] == rules[3]["color"] and rules[0]["ls"] != rules[3]["ls"]
+    search = [f"transformer,lr={lr}" for lr in (1, 2, 4, 8, 16)]  # more runs of one rule than line styles
+    pairs = {(s["color"], s["ls"]) for s in line_styles(search)}
+    assert len(pairs) == len(search) and len({c for c, _ in pairs}) == len(search)
+    assert len({(s["color"], s["ls"]) for s in line_styles([f"run{i}" for i in range(25)])}) == 25
+    assert wants_log("dev_perplexity", [819.0, 40.0]) and not wants_log("dev_perplexity", [60.0, 40.0])
+    assert not wants_log("dev_bleu", [0.1, 30.0]) and not wants_log("loss", [0.0, 5.0])
