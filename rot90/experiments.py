@@ -86,7 +86,8 @@ _RECIPE_ROWS = (("lr=1e-3", "optim.lr=1e-3"), ("lr=3e-3", "optim.lr=3e-3"), ("lr
                 ("input_feeding=true", "model.input_feeding=true"),
                 ("tie_embeddings=false", "model.tie_embeddings=false"),
                 ("label_smoothing=0", "optim.label_smoothing=0"), ("dropout=0.3", "model.dropout=0.3"),
-                ("attention=dot", "model.attention=dot"), ("rule=minlstm", "model.rule=minlstm"))
+                ("attention=dot", "model.attention=dot"), ("layer_norm=true", "model.layer_norm=true"),
+                ("rule=minlstm", "model.rule=minlstm"))
 # The Transformer beside it gets a search too, at the LSTM's parameter count and the same 600 updates: the schedule
 # it first shipped with (_RSQRT: 300 warm-up updates, then 1/sqrt(step)) against the recurrent recipe's warm-up and
 # cosine, at rates up to the LSTM's. Without it a controlled table would compare a searched recipe with an unsearched

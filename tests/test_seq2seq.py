@@ -13,6 +13,7 @@ VARIANTS = {
     "gnmt": dict(rule="lstm", attention="general", residual=True, bidirectional=True, layers=3),
     "feeding": dict(rule="gru", attention="dot", input_feeding=True),
     "minlstm": dict(rule="minlstm", attention="dot"),
+    "normed": dict(rule="mingru", attention="general", bidirectional=True, residual=True, layer_norm=True),
     "transformer": dict(arch="transformer"),
 }
 
@@ -121,3 +122,22 @@ def test_tied_transformer_exports_and_loads(tmp_path):
         src, tgt_in = src.clamp(max=10), tgt_in.clamp(max=10)
         assert torch.equal(back(src, src_len, tgt_in), net(src, src_len, tgt_in))
     assert back.out.weight is back.tgt_embed.weight
+
+
+def test_layer_norm_normalises_each_layer_starts_at_unit_gain_and_exports(tmp_path):
+    from rot90.models.build import seq2seq_model
+    from rot90.train.checkpoint import export, load_export
+    from rot90.train.config import ModelConfig
+
+    torch.manual_seed(0)
+    m = seq2seq_model(ModelConfig(hidden=16, layers=2, attention="dot", layer_norm=True, init_range=0.08), 13, 20)
+    norms = [n for n in m.modules() if isinstance(n, torch.nn.LayerNorm)]
+    assert len(norms) == 4 and all(torch.equal(n.weight, torch.ones(16)) for n in norms)  # not uniform +-0.08
+    src, src_len, tgt_in = batch()
+    out = m.encode(src, src_len).memory[0, :5]  # the top encoder layer's outputs: mean 0, variance 1 per position
+    var = out.var(-1, unbiased=False)  # v / (v + eps): just under 1 for outputs of small variance v at init
+    assert ((0.99 <= var) & (var <= 1 + 1e-6)).all()
+    assert out.mean(-1).abs().max() <= 16 * torch.finfo(torch.float32).eps  # 16 terms of unit scale summed
+    export(m, {}, tmp_path / "normed", None, {"model_args": m.args, "model_class": "RecurrentSeq2Seq"})
+    back, _ = load_export(tmp_path / "normed")
+    assert torch.equal(back.eval()(src, src_len, tgt_in), m.eval()(src, src_len, tgt_in))

@@ -54,8 +54,12 @@ def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:
     model = RecurrentSeq2Seq(vocab, vocab, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
                              attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
                              residual_from=m.residual_from, bidirectional=m.bidirectional,
-                             reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings)
+                             reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings,
+                             layer_norm=m.layer_norm)
     if m.init_range > 0:
         for p in model.parameters():
             nn.init.uniform_(p, -m.init_range, m.init_range)
+        for norm in model.modules():  # a LayerNorm starts as the identity's scale, not at gain +-r
+            if isinstance(norm, nn.LayerNorm):
+                norm.reset_parameters()
     return model

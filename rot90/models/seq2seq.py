@@ -11,7 +11,9 @@ Options, each a line of the literature:
 - attention "none": the final encoder states initialise the decoder and are all it sees (2014);
   "dot"/"general": Luong et al. 2015; input_feeding feeds the attentional vector back in, which
   makes the decoder sequential; without it a gate-decoupled decoder (minlstm, mingru) trains
-  in parallel over time through the scan.
+  in parallel over time through the scan;
+- layer_norm: LayerNorm over each layer's outputs before the residual add (Ba et al. 2016), outside the
+  cell, so that the fused kernel and the scan still compute the cell.
 The decoder's initial state is always the encoder's final state, layer by layer.
 
 Shapes: src (B, S) ids, src_len (B,), tgt (B, T) ids; pad = 0, bos = 1, eos = 2.
@@ -85,7 +87,7 @@ class RecurrentSeq2Seq(nn.Module):
     def __init__(self, src_vocab: int, tgt_vocab: int, rule: str = "lstm", hidden: int = 256, layers: int = 2,
                  embed: int = 0, attention: str = "none", input_feeding: bool = False, residual: bool = False,
                  residual_from: int = 1, bidirectional: bool = False, reverse_source: bool = False,
-                 dropout: float = 0.0, tie_embeddings: bool = False):
+                 dropout: float = 0.0, tie_embeddings: bool = False, layer_norm: bool = False):
         super().__init__()
         if attention not in ("none", "dot", "general"):
             raise ValueError(f"unknown attention {attention!r}: choose none, dot or general")
@@ -99,7 +101,8 @@ class RecurrentSeq2Seq(nn.Module):
         self.args = dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab, rule=rule, hidden=hidden, layers=layers,
                          embed=embed, attention=attention, input_feeding=input_feeding, residual=residual,
                          residual_from=residual_from, bidirectional=bidirectional, reverse_source=reverse_source,
-                         dropout=dropout, tie_embeddings=tie_embeddings)  # what rot90.load rebuilds it from
+                         dropout=dropout, tie_embeddings=tie_embeddings,
+                         layer_norm=layer_norm)  # what rot90.load rebuilds it from
         self.attention, self.input_feeding, self.reverse_source = attention, input_feeding, reverse_source
         self.bidirectional, self.hidden = bidirectional, hidden
         self.src_embed = nn.Embedding(src_vocab, embed, padding_idx=PAD)
@@ -113,6 +116,9 @@ class RecurrentSeq2Seq(nn.Module):
         self.decoder = nn.ModuleList([Residual(rule, hidden, "time", input_size=embed + feed)] +
                                      [Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers - 1)])
         self.skip = [residual and k >= residual_from for k in range(layers)]
+        norm = (lambda: nn.LayerNorm(hidden)) if layer_norm else nn.Identity
+        self.encoder_norm = nn.ModuleList([norm() for _ in range(layers)])
+        self.decoder_norm = nn.ModuleList([norm() for _ in range(layers)])
         if attention == "general":
             self.attn_in = nn.Linear(hidden, hidden, bias=False)
         if attention != "none":
@@ -136,6 +142,7 @@ class RecurrentSeq2Seq(nn.Module):
             if k == 0 and self.bidirectional:
                 yb, fb = self.encoder_backward(_reverse(h, src_len), lengths=src_len)
                 y, final = torch.cat([y, _reverse(yb, src_len)], -1), _merge(final, fb)
+            y = self.encoder_norm[k](y)
             h = self.drop(y + h if self.skip[k] else y)
             finals.append(final)
         mask = torch.arange(src.shape[1], device=src.device)[None] < src_len[:, None]
@@ -159,6 +166,7 @@ class RecurrentSeq2Seq(nn.Module):
         new = []
         for k, layer in enumerate(self.decoder):
             y, s = layer(x, states[k])
+            y = self.decoder_norm[k](y)
             x = self.drop(y + x if self.skip[k] else y)
             new.append(s)
         return x, new

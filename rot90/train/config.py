@@ -60,6 +60,7 @@ class ModelConfig:
     embed: int = 0  # seq2seq: embedding size; 0 = hidden
     tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
     residual_from: int = 1  # residual connections from this layer index up
+    layer_norm: bool = False  # recurrent seq2seq: LayerNorm over each layer's outputs (outside the cell)
     arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
     heads: int = 4  # transformer only
     axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
@@ -225,7 +226,7 @@ EFFECT = {
     **{f"model.{k}": (lambda w, c: w["seq2seq"] and w["rnn"], "a recurrent seq2seq model (data.task=translate "
                       "or numbers, model.arch=rnn)")
        for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "tie_embeddings",
-                 "init_range")},
+                 "init_range", "layer_norm")},
     "model.arch": (lambda w, c: not w["depth"], "sequence models, not a depth stack (model.axis=depth)"),
     "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
     **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],
