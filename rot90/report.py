@@ -165,11 +165,13 @@ def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path,
         folders = [folders] if isinstance(folders, Path) else folders
         seeds = max(seeds, len(folders))
         seed_band(ax, folders, key, x, smooth, label, marker=None if smooth > 1 else "o", ms=3, **style)
-    if wants_log(key, [y for line in ax.get_lines() for y in line.get_ydata()]):
+    ys = [y for line in ax.get_lines() for y in line.get_ydata() if y > 0]
+    if wants_log(key, ys):
         ax.set_yscale("log")
-        plain = need("matplotlib.ticker", "plot").FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
-        ax.yaxis.set_major_formatter(plain)
-        ax.yaxis.set_minor_formatter(plain)
+        ticker = need("matplotlib.ticker", "plot")
+        plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
+        ax.yaxis.set_major_formatter(plain)  # the 2..9 between decades labelled only where they are few
+        ax.yaxis.set_minor_formatter(plain if max(ys) < 100 * min(ys) else ticker.NullFormatter())
     ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x)
                   + (f" (line: mean of {seeds} seeds, band: min–max)" if seeds > 1 else ""))
     ax.set_ylabel(ylabel)
