@@ -12,8 +12,9 @@ Options, each a line of the literature:
   "dot"/"general": Luong et al. 2015; input_feeding feeds the attentional vector back in, which
   makes the decoder sequential; without it a gate-decoupled decoder (minlstm, mingru) trains
   in parallel over time through the scan;
-- layer_norm: LayerNorm over each layer's outputs before the residual add (Ba et al. 2016), outside the
-  cell, so that the fused kernel and the scan still compute the cell.
+- layer_norm: LayerNorm over each layer's input (Ba et al. 2016), pre-norm as in the Transformer: outside
+  the cell, so that the fused kernel and the scan still compute it, and off the residual path, so that the
+  outputs (attention's keys and the tied output layer's input) stay in the cell's range.
 The decoder's initial state is always the encoder's final state, layer by layer.
 
 Shapes: src (B, S) ids, src_len (B,), tgt (B, T) ids; pad = 0, bos = 1, eos = 2.
@@ -116,9 +117,10 @@ class RecurrentSeq2Seq(nn.Module):
         self.decoder = nn.ModuleList([Residual(rule, hidden, "time", input_size=embed + feed)] +
                                      [Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers - 1)])
         self.skip = [residual and k >= residual_from for k in range(layers)]
-        norm = (lambda: nn.LayerNorm(hidden)) if layer_norm else nn.Identity
-        self.encoder_norm = nn.ModuleList([norm() for _ in range(layers)])
-        self.decoder_norm = nn.ModuleList([norm() for _ in range(layers)])
+        sizes = [hidden] * (layers - 1)  # each layer's input features, above the first
+        norm = nn.LayerNorm if layer_norm else (lambda n: nn.Identity())
+        self.encoder_norm = nn.ModuleList([norm(n) for n in [embed, *sizes]])
+        self.decoder_norm = nn.ModuleList([norm(n) for n in [embed + feed, *sizes]])
         if attention == "general":
             self.attn_in = nn.Linear(hidden, hidden, bias=False)
         if attention != "none":
@@ -138,11 +140,11 @@ class RecurrentSeq2Seq(nn.Module):
         h = self.drop(self.src_embed(src))  # (B, S, E)
         finals = []
         for k, layer in enumerate(self.encoder):
-            y, final = layer(h, lengths=src_len)
+            x = self.encoder_norm[k](h)
+            y, final = layer(x, lengths=src_len)
             if k == 0 and self.bidirectional:
-                yb, fb = self.encoder_backward(_reverse(h, src_len), lengths=src_len)
+                yb, fb = self.encoder_backward(_reverse(x, src_len), lengths=src_len)
                 y, final = torch.cat([y, _reverse(yb, src_len)], -1), _merge(final, fb)
-            y = self.encoder_norm[k](y)
             h = self.drop(y + h if self.skip[k] else y)
             finals.append(final)
         mask = torch.arange(src.shape[1], device=src.device)[None] < src_len[:, None]
@@ -165,8 +167,7 @@ class RecurrentSeq2Seq(nn.Module):
     def _layers(self, x: Tensor, states: list) -> tuple[Tensor, list]:
         new = []
         for k, layer in enumerate(self.decoder):
-            y, s = layer(x, states[k])
-            y = self.decoder_norm[k](y)
+            y, s = layer(self.decoder_norm[k](x), states[k])
             x = self.drop(y + x if self.skip[k] else y)
             new.append(s)
         return x, new
