@@ -60,7 +60,7 @@ class ModelConfig:
     embed: int = 0  # seq2seq: embedding size; 0 = hidden
     tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
     residual_from: int = 1  # residual connections from this layer index up
-    layer_norm: bool = False  # recurrent seq2seq: LayerNorm over each layer's outputs (outside the cell)
+    layer_norm: bool = False  # recurrent seq2seq: LayerNorm over each layer's input (pre-norm, outside the cell)
     arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
     heads: int = 4  # transformer only
     axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
