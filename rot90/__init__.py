@@ -3,17 +3,16 @@
 One gated residual update, s_k = f_k * s_{k-1} + i_k * u_k, any rule, along time or depth.
 """
 
-from .nn import GRU, LSTM, MinGRU, MinLSTM
-from .residual import Cell, Residual, rotate
+from .nn import GRU, LSTM, MinGRU, MinLSTM, rotate
+from .residual import Cell, Residual
 from .rules import RULES, Rule
 from .scan import scan
-
-__version__ = "0.1.0"
+from .version import __version__
 
 
 def load(folder):
     """(model, info) from a folder written by `rot90 train` (the run folder or its export/)."""
-    from .train.checkpoint import load_export
+    from .export import load_export
 
     return load_export(folder)
 

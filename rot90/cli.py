@@ -17,8 +17,8 @@ class UsageError(Exception):
 def cmd_check(args) -> int:
     import torch
 
-    from . import __version__
-    from .check import report
+    from .lab.check import report
+    from .version import __version__
 
     start = time.perf_counter()
     rows = report(full=args.full)
@@ -38,13 +38,7 @@ def cmd_check(args) -> int:
 
 
 def cmd_bench(args) -> int:
-    from .bench import BenchConfig, plot, run, table, write_json
-
-    if args.device.startswith("cuda"):
-        import torch
-
-        if not torch.cuda.is_available():
-            raise UsageError(f"--device {args.device}: no CUDA device is available")
+    from .lab.bench import BenchConfig, plot, run, table, write_json
     for name, v in [("--batch", args.batch), ("--width", args.width), ("--repeats", args.repeats)] + [
             ("--lengths", t) for t in args.lengths]:
         if v < 1:
@@ -100,9 +94,9 @@ def cmd_data_build(args) -> int:
 def cmd_train(args) -> int:
     from pathlib import Path
 
+    from .config import load
     from .extras import need
-    from .train.config import load
-    from .train.trainer import train
+    from .run import train
 
     need("safetensors", "train"), need("tqdm", "train")  # before the run folder is touched
 
@@ -117,7 +111,8 @@ def cmd_lr_find(args) -> int:
     from pathlib import Path
 
     from .extras import need
-    from .train.lrfind import lr_find, range_config
+    from .run import lr_find
+    from .train.lrfind import range_config
 
     need("safetensors", "train"), need("tqdm", "train")
     cfg = range_config(args.config, args.set or [], getattr(args, "from"), args.to, args.steps)
@@ -179,17 +174,17 @@ def cmd_eval(args) -> int:
     for e in r["examples"][:3]:
         print(f"  src: {e['source']}\n  ref: {e['reference']}\n  hyp: {e['hypothesis']}")
     if args.json:
-        from .data.io import atomic_write_text
+        from .files import atomic_write
 
-        atomic_write_text(args.json, json.dumps(r, indent=1, ensure_ascii=False))
+        atomic_write(args.json, json.dumps(r, indent=1, ensure_ascii=False))
     return 0
 
 
 def cmd_demo(args) -> int:
     from pathlib import Path
 
-    from .demo import DemoConfig, run_demo
-    from .train.config import ConfigError
+    from .config import ConfigError
+    from .lab.demo import DemoConfig, run_demo
 
     start = time.perf_counter()
     if args.seeds < 1:
@@ -204,7 +199,7 @@ def cmd_demo(args) -> int:
 def cmd_experiment(args) -> int:
     from pathlib import Path
 
-    from .experiments import EXPERIMENTS, run_experiment
+    from .lab.experiments import EXPERIMENTS, run_experiment
 
     if args.list or not args.name:
         for name, groups in EXPERIMENTS.items():
@@ -218,8 +213,31 @@ def cmd_experiment(args) -> int:
     return 0
 
 
+# Arguments that several commands take, declared once: name -> (flags, argparse keywords).
+SHARED = {
+    "config": (("config",), dict(nargs="?", help="a TOML file, or a shipped recipe by name (recurrent-nmt, copy, ...); "
+                                                 "defaults when left out")),
+    "set": (("--set",), dict(action="append", metavar="SECTION.KEY=VALUE", help="override a config value")),
+    "force": (("--force",), dict(action="store_true", help="start over in a folder that holds another config's run")),
+    "device": (("--device",), dict(default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")),
+    "model": (("--model",), dict(required=True, help="a run folder of rot90 train (or its export/)")),
+    "beam": (("--beam",), dict(type=int, default=5, help="beam size (1: greedy)")),
+    "alpha": (("--alpha",), dict(type=float, default=0.6, help="GNMT length penalty")),
+}
+
+
+def shared(parser: argparse.ArgumentParser, *names: str, **changes):
+    """Add the SHARED arguments `names` to parser; changes[name] overrides some of one's keywords."""
+    for name in names:
+        flags, kw = SHARED[name]
+        parser.add_argument(*flags, **{**kw, **changes.get(name, {})})
+
+
 def build_parser() -> argparse.ArgumentParser:
+    from .version import __version__
+
     p = argparse.ArgumentParser(prog="rot90", description="An LSTM is a ResNet rotated 90 degrees.")
+    p.add_argument("--version", action="version", version=f"rot90 {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     dm = sub.add_parser("demo", help="the whole argument in minutes: report.md with figures")
     dm.add_argument("--out", default="demo", help="output folder (default ./demo)")
@@ -236,7 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--seeds", type=int, default=1, metavar="N",
                     help="each run with seeds SEED .. SEED+N-1; tables: mean and interval (min-max for N <= 3)")
     ex.add_argument("--only", nargs="+", metavar="RUN", help="only these runs (names as in the report)")
-    ex.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a value in every run")
+    shared(ex, "set", set={"help": "override a value in every run"})
     ex.add_argument("--quick", action="store_true", help="tiny sizes: seconds per run (for tests)")
     ex.add_argument("--list", action="store_true", help="the experiments and their groups")
     ex.add_argument("--report-only", action="store_true",
@@ -253,7 +271,7 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--lengths", type=int, nargs="+", default=[64, 256, 1024, 4096, 16384], metavar="T")
     b.add_argument("--repeats", type=int, default=5, help="timed passes per cell (median reported)")
     b.add_argument("--warmup", type=int, default=1)
-    b.add_argument("--device", default="auto", help="auto (cuda when present), cpu or cuda")
+    shared(b, "device")
     b.add_argument("--budget", type=float, default=60.0, help="seconds a cell may take; longer ones are skipped")
     b.add_argument("--only", nargs="+", metavar="NAME", help="contenders to run (default: all)")
     b.add_argument("--json", help="write the results here")
@@ -263,44 +281,42 @@ def build_parser() -> argparse.ArgumentParser:
     b.set_defaults(func=cmd_bench)
 
     t = sub.add_parser("train", help="train a model from a TOML config; resumes when DIR holds a checkpoint")
-    t.add_argument("config", nargs="?", help="a TOML file (configs/*.toml); defaults when left out")
+    shared(t, "config")
     t.add_argument("--out", required=True, help="the run folder: config, checkpoints, metrics, export")
-    t.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
-    t.add_argument("--force", action="store_true", help="start over in a folder that holds another config's run")
+    shared(t, "set", "force")
     t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     t.set_defaults(func=cmd_train)
 
     lf = sub.add_parser("lr-find", help="the learning-rate range test of a config: loss against a rising rate")
-    lf.add_argument("config", nargs="?", help="a TOML file (configs/*.toml); defaults when left out")
+    shared(lf, "config")
     lf.add_argument("--out", required=True, help="the run folder; lr_find.json and lr_find.png are written there")
-    lf.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config value")
+    shared(lf, "set")
     lf.add_argument("--from", type=float, default=1e-6, help="the rate of the first update (default 1e-6)")
     lf.add_argument("--to", type=float, default=1.0, help="the rate of the last update (default 1)")
     lf.add_argument("--steps", type=int, default=200, help="updates from --from to --to (default 200)")
-    lf.add_argument("--force", action="store_true", help="start over in a folder that holds another run")
+    shared(lf, "force")
     lf.set_defaults(func=cmd_lr_find)
 
     tr = sub.add_parser("translate", help="translate lines from stdin or --input, one per line")
-    tr.add_argument("--model", required=True, help="a run folder of rot90 train (or its export/)")
+    shared(tr, "model")
     tr.add_argument("--input", help="a UTF-8 text file (default: stdin)")
-    tr.add_argument("--beam", type=int, default=5)
+    shared(tr, "beam")
     tr.add_argument("--nbest", type=int, default=1, help="hypotheses per line (then: text<TAB>score, blank line)")
-    tr.add_argument("--alpha", type=float, default=0.6, help="GNMT length penalty")
+    shared(tr, "alpha")
     tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
     tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
-    tr.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    shared(tr, "device")
     tr.set_defaults(func=cmd_translate)
 
     ev = sub.add_parser("eval", help="BLEU, chrF, perplexity and speed of a translation model on a split")
-    ev.add_argument("--model", required=True)
+    shared(ev, "model")
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ev.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
-    ev.add_argument("--beam", type=int, default=5)
-    ev.add_argument("--alpha", type=float, default=0.6)
+    shared(ev, "beam", "alpha")
     ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
     ev.add_argument("--batch", type=int, default=64, help="sentences decoded together (1: one at a time)")
     ev.add_argument("--json", help="write the results here")
-    ev.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")
+    shared(ev, "device")
     ev.set_defaults(func=cmd_eval)
 
     av = sub.add_parser("average", help="average the last N checkpoints of a run into an export")

@@ -2,44 +2,42 @@
 
 LSTM and GRU take torch's constructor arguments, hold torch's parameter names and shapes
 (so a torch state_dict loads as it is), and return what torch returns, PackedSequence
-included. Their default path, impl="residual", runs the integrator of rot90.residual
-(no fused RNN kernel); impl="fused" calls the same fused kernel torch.nn.LSTM does, for
-speed, and is tested against the residual path and torch.
+included. Two implementations of one function: impl="residual" (the default) runs the
+integrator of rot90.residual, the reference; impl="torch" calls the fused kernel
+torch.nn.LSTM itself calls (rot90.torch_rnn), for speed. Tests hold both to torch.
+
+`from_torch(module)` makes the rot90 copy of a torch.nn.LSTM/GRU, and `rotate` takes those too.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 
 import torch
 from torch import Tensor, nn
 from torch.nn.utils.rnn import PackedSequence, pad_packed_sequence
 
+from . import residual, torch_rnn
 from .errors import ArgumentError
-from .residual import Cell, State, Weights, project, run_time, update
+from .lengths import pack_like, reverse_padded
+from .residual import Cell, Residual, Weights, along_time, project, update
 from .rules import get_rule
 
-
-def reverse_padded(x: Tensor, lengths: Tensor | None) -> Tensor:
-    """Reverse each sequence of x (T, B, F) within its own length; padding stays in place."""
-    if lengths is None:
-        return x.flip(0)
-    T = x.shape[0]
-    t = torch.arange(T, device=x.device)[:, None]  # (T, 1)
-    n = lengths.to(x.device)[None, :]  # (1, B)
-    idx = torch.where(t < n, n - 1 - t, t)  # (T, B)
-    return x.gather(0, idx.unsqueeze(-1).expand_as(x))
+IMPLS = ("residual", "torch")
 
 
-def pack_like(y: Tensor, packed: PackedSequence) -> PackedSequence:
-    """Pack y (T, B, F), in the caller's batch order, with the same layout as `packed`."""
-    y = y.index_select(1, packed.sorted_indices) if packed.sorted_indices is not None else y
-    T, B = y.shape[:2]
-    keep = torch.arange(B)[None, :] < packed.batch_sizes[:, None]  # (T, B): rows alive at step t
-    return PackedSequence(y[keep.to(y.device)], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
+def _check_impl(impl: str, name: str) -> str:
+    if impl == "fused":
+        warnings.warn('impl="fused" is renamed impl="torch" (torch\'s fused kernel); "fused" goes in the next release',
+                      DeprecationWarning, stacklevel=3)
+        return "torch"
+    if impl not in IMPLS:
+        raise ValueError(f"rot90.{name}: unknown impl {impl!r}: choose 'residual' or 'torch'")
+    return impl
 
 
-class _TorchRNN(nn.Module):
+class _DropIn(nn.Module):
     """What LSTM and GRU share: torch's arguments, parameters, shapes and return values."""
 
     rule_name: str
@@ -54,8 +52,7 @@ class _TorchRNN(nn.Module):
         if not 0 <= proj_size < hidden_size:
             raise ValueError(f"rot90.{name}: proj_size must be >= 0 and smaller than hidden_size={hidden_size}, "
                              f"got {proj_size}")
-        if impl not in ("residual", "fused"):
-            raise ValueError(f"rot90.{name}: unknown impl {impl!r}: choose 'residual' or 'fused'")
+        impl = _check_impl(impl, name)
         if not (0 <= dropout <= 1):
             raise ValueError(f"rot90.{name}: dropout must be in [0, 1], got {dropout}")
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
@@ -65,7 +62,7 @@ class _TorchRNN(nn.Module):
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.impl = bidirectional, proj_size, impl
-        rows, D, out = self.rule.n * hidden_size, 2 if bidirectional else 1, proj_size or hidden_size
+        rows, D, out = self.rule.chunks * hidden_size, 2 if bidirectional else 1, proj_size or hidden_size
         self._names = []  # torch's flat order: per layer, per direction: w_ih, w_hh, b_ih, b_hh, w_hr
         for layer in range(num_layers):
             for d in range(D):
@@ -105,8 +102,6 @@ class _TorchRNN(nn.Module):
 
         The Residual is batch-first, (B, T, I) -> (B, T, H), as every Residual; rotate() takes it from here.
         """
-        from .residual import Residual
-
         if self.num_layers != 1 or self.bidirectional:
             raise ArgumentError(f"rot90.{type(self).__name__}: only a one-layer, one-direction RNN is one "
                                 f"residual stream (got {self!r})")
@@ -157,11 +152,11 @@ class _TorchRNN(nn.Module):
             raise ArgumentError(f"rot90.{type(self).__name__}: input has size {x.shape[-1]} in its last dim, "
                              f"expected input_size={self.input_size}")
         h0, c0 = self._initial(hx, x, unbatched)
-        if self.impl == "fused":
-            y, h_n, c_n = self._fused(packed, x, h0, c0)
+        if self.impl == "torch":
+            y, h_n, c_n = self._torch(packed, x, h0, c0)
         else:
             y, h_n, c_n = self._residual(x, lengths, h0, c0)
-            if (dtype := self._autocast_dtype(x)) is not None:
+            if (dtype := self._torch_output_dtype(x)) is not None:
                 y, h_n, c_n = y.to(dtype), h_n.to(dtype), None if c_n is None else c_n.to(dtype)
         if packed is not None:
             out = pack_like(y, packed)
@@ -171,7 +166,7 @@ class _TorchRNN(nn.Module):
             out = y.transpose(0, 1) if self.batch_first else y
         return out, (h_n if c_n is None else (h_n, c_n))
 
-    def _autocast_dtype(self, x: Tensor) -> torch.dtype | None:
+    def _torch_output_dtype(self, x: Tensor) -> torch.dtype | None:
         """The dtype torch's own RNN returns under autocast, where it differs from what the integrator gives.
 
         The integrator's matmuls follow autocast; its state stays in the input's precision. torch
@@ -213,8 +208,9 @@ class _TorchRNN(nn.Module):
                 k = layer * D + d
                 state = (h0[k], c0[k]) if c0 is not None else h0[k]
                 xd = reverse_padded(x, lengths) if d else x
-                # "sequential": the integrator itself; impl="fused" is the path that calls torch's kernel
-                y, last = run_time(self.rule, self.weights(layer, bool(d)), xd, state, lengths, method="sequential")
+                # "sequential": the integrator itself; impl="torch" is the path that calls torch's kernel
+                y, last = along_time(self.rule, self.weights(layer, bool(d)), xd, state, lengths,
+                                     method="sequential")
                 outs.append(reverse_padded(y, lengths) if d else y)
                 h_n.append(last[0] if c0 is not None else last)
                 if c0 is not None:
@@ -224,25 +220,15 @@ class _TorchRNN(nn.Module):
                 x = nn.functional.dropout(x, self.dropout, training=True)
         return x, torch.stack(h_n), (torch.stack(c_n) if c0 is not None else None)
 
-    def _fused(self, packed: PackedSequence | None, x: Tensor, h0: Tensor, c0: Tensor | None):
-        kernel = torch._VF.lstm if c0 is not None else torch._VF.gru
+    def _torch(self, packed: PackedSequence | None, x: Tensor, h0: Tensor, c0: Tensor | None):
         flat = [getattr(self, n) for n in self._names]
-        args = (flat, self.bias, self.num_layers, self.dropout, self.training, self.bidirectional)
-        if packed is None:
-            hx = (h0, c0) if c0 is not None else h0
-            res = kernel(x, hx, *args, False)  # x is time-major here
-            return res[0], res[1], (res[2] if c0 is not None else None)
-        order = packed.sorted_indices
-        sort = (lambda t: t.index_select(1, order)) if order is not None else (lambda t: t)
-        hx = (sort(h0), sort(c0)) if c0 is not None else sort(h0)
-        res = kernel(packed.data, packed.batch_sizes, hx, *args)
-        out = PackedSequence(res[0], packed.batch_sizes, packed.sorted_indices, packed.unsorted_indices)
-        y, _ = pad_packed_sequence(out)
-        unsort = (lambda t: t.index_select(1, packed.unsorted_indices)) if order is not None else (lambda t: t)
-        return y, unsort(res[1]), (unsort(res[2]) if c0 is not None else None)
+        hx = (h0, c0) if c0 is not None else (h0,)
+        y, last = torch_rnn.stack(self.rule.name, flat, packed if packed is not None else x, hx, self.bias,
+                                  self.num_layers, self.dropout, self.training, self.bidirectional)
+        return y, last[0], (last[1] if c0 is not None else None)
 
 
-class LSTM(_TorchRNN):
+class LSTM(_DropIn):
     """torch.nn.LSTM on the residual integrator: c is the stream, h = o * tanh(c) what the next step reads.
 
     forward(input, (h_0, c_0)=None) -> (output, (h_n, c_n)), exactly as torch.nn.LSTM.
@@ -251,7 +237,7 @@ class LSTM(_TorchRNN):
     rule_name = "lstm"
 
 
-class GRU(_TorchRNN):
+class GRU(_DropIn):
     """torch.nn.GRU on the residual integrator: h is the stream, kept by z, rewritten by 1 - z.
 
     forward(input, h_0=None) -> (output, h_n), exactly as torch.nn.GRU.
@@ -271,13 +257,22 @@ class _MinRNN(nn.Module):
         self.cell = Cell(self.rule_name, input_size, hidden_size, bias)
         self.input_size, self.hidden_size, self.batch_first, self.method = input_size, hidden_size, batch_first, method
 
+    @property
+    def method(self) -> str:
+        """"parallel" (the default, the fastest path), "compiled", "sequential", or a scan method."""
+        return self._method
+
+    @method.setter
+    def method(self, value: str):
+        self._method = residual.check_method(value)
+
     def forward(self, x: Tensor, h0: Tensor | None = None, lengths: Tensor | None = None) -> tuple[Tensor, Tensor]:
         """x: (B, T, I) if batch_first else (T, B, I) -> (output like x with H features, h_n (B, H))."""
         if x.dim() != 3 or x.shape[-1] != self.input_size:
             raise ArgumentError(f"rot90.{type(self).__name__}: expected input (B, T, {self.input_size}), "
                              f"got {tuple(x.shape)}")
         xt = x.transpose(0, 1) if self.batch_first else x
-        y, h_n = run_time(self.cell.rule, self.cell.weights, xt, h0, lengths, self.method)
+        y, h_n = along_time(self.cell.rule, self.cell.weights, xt, h0, lengths, self.method)
         return (y.transpose(0, 1) if self.batch_first else y), h_n
 
     def step(self, x_t: Tensor, h: Tensor | None = None) -> tuple[Tensor, Tensor]:
@@ -300,4 +295,23 @@ class MinGRU(_MinRNN):
     rule_name = "mingru"
 
 
-__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "State", "reverse_padded"]
+def from_torch(module: nn.LSTM | nn.GRU) -> LSTM | GRU:
+    """The rot90 drop-in of a torch.nn.LSTM / GRU: same arguments, a copy of its weights, on its device and dtype."""
+    if not isinstance(module, (nn.LSTM, nn.GRU)):
+        raise TypeError(f"from_torch expects a torch.nn.LSTM or torch.nn.GRU, got {type(module).__name__}")
+    ours = globals()[type(module).__name__](module.input_size, module.hidden_size, module.num_layers, module.bias,
+                                            module.batch_first, module.dropout, module.bidirectional,
+                                            module.proj_size)
+    ours.load_state_dict(module.state_dict())
+    p = next(module.parameters())
+    return ours.to(p.device, p.dtype)
+
+
+def rotate(module: nn.Module, steps: int | None = None) -> Residual:
+    """rot90.residual.rotate, for torch.nn.LSTM / GRU too (rotated through from_torch's copy of its weights)."""
+    if isinstance(module, (nn.LSTM, nn.GRU)):
+        module = from_torch(module)
+    return residual.rotate(module, steps)
+
+
+__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "from_torch", "rotate"]

@@ -2,19 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 import textwrap
 from pathlib import Path
 
 from .data.io import DataError
 from .extras import need
+from .files import atomic_write
+from .rules import RULES
+from .runs import RunFolder
 
 # Every figure colours a rule by its role in the stream: what fraction of it a step carries over.
-ROLES = {"plain": "no carry", "resnet": "identity carry", "highway": "gated carry", "lstm": "gated carry",
-         "gru": "gated carry", "minlstm": "gated carry", "mingru": "gated carry"}
+ROLES = {name: f"{rule.carries} carry" if rule.carries != "none" else "no carry" for name, rule in RULES.items()}
 ROLE_COLOURS = {"no carry": "#d62728", "identity carry": "#2ca02c", "gated carry": "#1f77b4"}
 _SHADES = {"highway": "#08519c", "lstm": "#1f77b4", "gru": "#6baed6", "minlstm": "#6a51a3", "mingru": "#9e9ac8"}
 _MARKERS = {"plain": "o", "resnet": "s", "highway": "^", "lstm": "D", "gru": "v", "minlstm": "P", "mingru": "X"}
@@ -58,22 +57,19 @@ def pyplot():
 
 
 def save(fig, out: Path, dpi: int = 110) -> Path:
-    """fig laid out and written to out as a PNG through a temporary file and a rename, then closed."""
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
+    """fig laid out and written to out as a PNG, atomically, then closed."""
     fig.tight_layout()
-    with tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", suffix=".png", delete=False) as tmp:
-        fig.savefig(tmp.name, dpi=dpi)
-    pyplot().close(fig)
-    os.replace(tmp.name, out)
-    return out
+    try:
+        return atomic_write(out, lambda f: fig.savefig(f, format="png", dpi=dpi))
+    finally:
+        pyplot().close(fig)
 
 
 def plot_run(run: Path, out: Path | None = None) -> Path:
     """Training loss per step (and dev loss where evaluated) of a run folder, as a PNG."""
     plt = pyplot()
-    path = run / "metrics.jsonl"
-    if not path.exists():
+    path = RunFolder(run).metrics
+    if not RunFolder(run).has_metrics():
         raise DataError(f"{run}: no metrics.jsonl (is it a rot90 train run folder?)")
     rows = read_metrics(run)
     train = [(r["step"], r["loss"]) for r in rows if "loss" in r]
@@ -94,9 +90,8 @@ def plot_run(run: Path, out: Path | None = None) -> Path:
 
 
 def read_metrics(run: Path) -> list[dict]:
-    """The rows of a run's metrics.jsonl (training steps and dev evaluations)."""
-    path = run / "metrics.jsonl"
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()] if path.exists() else []
+    """The rows of a run's metrics.jsonl (training steps and dev evaluations), archived or not."""
+    return RunFolder(run).read_metrics()
 
 
 def seed_band(ax, folders: list[Path], key: str, x: str = "step", smooth: int = 1, label: str = "", **style):

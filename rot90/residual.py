@@ -15,20 +15,32 @@ they hand it and where x_k comes from:
 weights, x_k injected at block k): the same function. `rotate(stack)` turns it back.
 A stream whose gates do not read it is a linear recurrence: along time it is computed
 by `scan` for all k at once instead of by the loop.
+
+`along_time` picks the path, each computing the same function as `integrate` (the reference):
+
+    sequential   integrate, one step at a time
+    parallel     the fastest path there is (the default): torch's fused kernel for plain, lstm and
+                 gru (rot90.torch_rnn); rot90's compiled pass for minlstm and mingru on the CPU
+                 (rot90.compiled); elsewhere rules + scan
+    compiled     rot90's compiled pass (gate-decoupled rules, CPU)
+    loop, doubling, chunked   rules + scan with that scan method
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from collections.abc import Sequence
 from typing import NamedTuple
 
 import torch
 from torch import Tensor, nn
 
-from . import fused
+from . import compiled, torch_rnn
 from .errors import ArgumentError
+from .lengths import check_lengths, mask
 from .rules import Rule, get_rule
+from .scan import METHODS as SCAN_METHODS
 from .scan import scan
 
 State = Tensor | tuple[Tensor, Tensor]  # s, or (y, s) when out(s) != s (LSTM's (h, c))
@@ -107,7 +119,7 @@ class Cell(nn.Module):
             raise ValueError(f"{self.rule.name} cell: proj_size={proj_size} needs a rule whose output is not its "
                              f"stream (lstm) and 0 < proj_size < hidden_size={hidden_size}")
         self.input_size, self.hidden_size, self.proj_size = input_size, hidden_size, proj_size
-        rows = self.rule.n * hidden_size
+        rows = self.rule.chunks * hidden_size
 
         def param(*shape):
             return nn.Parameter(torch.empty(*shape))
@@ -126,7 +138,7 @@ class Cell(nn.Module):
         bias = self.bias_ih if self.bias_ih is not None else self.bias_hh
         if self.rule.bias is not None and bias is not None:
             with torch.no_grad():
-                for chunk, value in zip(bias.chunk(self.rule.n), self.rule.bias):
+                for chunk, value in zip(bias.chunk(self.rule.chunks), self.rule.bias):
                     chunk.fill_(value)
 
     @property
@@ -161,159 +173,79 @@ def _split(rule: Rule, state: State | None, like: Tensor, y_like: Tensor | None 
     return parts
 
 
-def check_lengths(lengths: Tensor | None, B: int, T: int) -> Tensor | None:
-    """lengths (B,) of integers in [0, T] (as torch's pack_padded_sequence asks), as int64 on the CPU."""
-    if lengths is None:
-        return None
-    lengths = torch.as_tensor(lengths)
-    if lengths.shape != (B,) or lengths.is_floating_point() or lengths.is_complex() or lengths.dtype == torch.bool:
-        raise ArgumentError(f"lengths must be {B} integers (one per sequence), got {lengths.dtype} "
-                            f"of shape {tuple(lengths.shape)}")
-    lengths = lengths.to("cpu", torch.int64)
-    if B and (int(lengths.min()) < 0 or int(lengths.max()) > T):
-        raise ArgumentError(f"lengths must lie in [0, {T}] (the sequence length), got {lengths.tolist()}")
-    return lengths
-
-
 def _join(rule: Rule, y: Tensor, s: Tensor) -> State:
     return (y, s) if rule.separate_output else s
 
 
-def lengths_mask(lengths: Tensor, T: int) -> Tensor:
-    """(B,) lengths -> (T, B, 1) bool, True at positions inside each sequence."""
-    return (torch.arange(T, device=lengths.device)[:, None] < lengths[None, :]).unsqueeze(-1)
+METHODS = ("parallel", "compiled", "sequential", *(m for m in SCAN_METHODS if m not in ("sequential", "compiled")))
 
 
-# The state-reading rules whose function along time is one of torch's fused RNN kernels (same gate order, same
-# parameter layout): an Elman RNN, torch.nn.LSTM and torch.nn.GRU. The integrator stays their tested reference.
-_TORCH_RNNS = {"plain": "rnn_tanh", "lstm": "lstm", "gru": "gru"}
+def check_method(method: str) -> str:
+    """A method of along_time; "fused" (the compiled pass's old name) warns and is read as "compiled"."""
+    if method == "fused":
+        warnings.warn('method="fused" is renamed method="compiled" (rot90\'s compiled pass); "fused" goes in the '
+                      "next release", DeprecationWarning, stacklevel=3)
+        return "compiled"
+    if method not in METHODS:
+        raise ValueError(f"unknown method {method!r}: choose one of {', '.join(METHODS)}")
+    return method
 
 
-def torch_kernel(rule: Rule, w: Weights, lengths: Tensor | None, T: int):
-    """torch's kernel computing this block along time, or None (a custom rule, no input, a projection, an empty
-    sequence: those run on the integrator)."""
-    if _TORCH_RNNS.get(rule.name) is None or get_rule(rule.name) is not rule or w.weight_ih is None:
-        return None
-    if w.weight_hr is not None or T == 0 or (lengths is not None and int(lengths.min()) == 0):
-        return None
-    return getattr(torch._VF, _TORCH_RNNS[rule.name])
-
-
-def _torch_rnn(rule: Rule, w: Weights, x: Tensor, y0: Tensor, s0: Tensor, lengths: Tensor | None):
-    """One block along time on torch's fused kernel. x (T, B, I); padded positions give 0, states stop at each end."""
-    kernel = torch_kernel(rule, w, lengths, x.shape[0])
-    params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if w.bias_ih is not None else [])
-    has_bias = w.bias_ih is not None
-    hx = (y0[None], s0[None]) if rule.separate_output else y0[None]
-    if lengths is None:
-        out = kernel(x, hx, params, has_bias, 1, 0.0, False, False, False)
-        y, last = out[0], out[1:]
-    elif x.device.type == "cpu":
-        y, last = _by_length(kernel, x, hx, params, has_bias, lengths)
-    else:  # cuDNN takes packed sequences in one call
-        packed = nn.utils.rnn.pack_padded_sequence(x, lengths, enforce_sorted=False)
-        order, back = packed.sorted_indices, packed.unsorted_indices
-        hx = tuple(h.index_select(1, order) for h in hx) if rule.separate_output else hx.index_select(1, order)
-        out = kernel(packed.data, packed.batch_sizes, hx, params, has_bias, 1, 0.0, False, False)
-        y, _ = nn.utils.rnn.pad_packed_sequence(nn.utils.rnn.PackedSequence(out[0], packed.batch_sizes, order, back),
-                                                total_length=x.shape[0])
-        last = tuple(h.index_select(1, back) for h in out[1:])
-    if rule.separate_output:  # lstm: (h_n, c_n)
-        return y, _join(rule, last[0][0], last[1][0])
-    return y, _join(rule, last[0][0], last[0][0])
-
-
-def _by_length(kernel, x: Tensor, hx, params: list, has_bias: bool, lengths: Tensor):
-    """The kernel over sequences of different lengths: longest first, one call per stretch of time in which the
-    same sequences are running (a prefix of the sorted batch), each stretch starting from the last one's states.
-
-    The same function as torch's packed sequences, whose CPU kernel steps one position at a time and, going
-    backward, zero-fills the whole packed gate buffer at every position; a batch bucketed by length has a
-    dozen stretches over two dozen positions. (On CUDA, cuDNN's packed kernel is one call: used there.)
-    """
-    T, B = x.shape[:2]
-    lstm = isinstance(hx, tuple)
-    hx = hx if lstm else (hx,)  # (1, B, H) each
-    lengths, order = lengths.sort(descending=True, stable=True)
-    x, hx = x.index_select(1, order), [h.index_select(1, order) for h in hx]  # (CPU only: x and lengths both there)
-    ys, start, ends = [], 0, lengths.tolist()
-    for end in sorted(set(ends)):
-        n = sum(e >= end for e in ends)  # the sequences still running from start to end
-        part = [h[:, :n] for h in hx]
-        out = kernel(x[start:end, :n], tuple(part) if lstm else part[0], params, has_bias, 1, 0.0, False, False,
-                     False)
-        y = out[0]  # (end - start, n, H)
-        ys.append(torch.cat([y, y.new_zeros(end - start, B - n, y.shape[-1])], 1) if n < B else y)
-        hx = [torch.cat([new, h[:, n:]], 1) if n < B else new for new, h in zip(out[1:], hx)]
-        start = end
-    if start < T:  # positions past the longest sequence
-        ys.append(ys[-1].new_zeros(T - start, B, ys[-1].shape[-1]))
-    back = order.argsort()
-    return torch.cat(ys).index_select(1, back), tuple(h.index_select(1, back) for h in hx)
-
-
-# (rule, device type, dtype) where torch's kernel cannot run on this machine: under CPU autocast torch sends LSTMs
-# to oneDNN, which has no bfloat16 LSTM on CPUs without AVX512-BF16 (an AMD EPYC here); torch.nn.LSTM itself fails.
-_NO_KERNEL: set[tuple[str, str, torch.dtype]] = set()
-
-
-def _autocast_dtype(x: Tensor) -> torch.dtype:
-    """The dtype a kernel computes in: autocast's where it is on, else the input's."""
-    kind = x.device.type
-    return torch.get_autocast_dtype(kind) if torch.is_autocast_enabled(kind) else x.dtype
-
-
-def run_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, lengths: Tensor | None = None,
-             method: str = "parallel") -> tuple[Tensor, State]:
+def along_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, lengths: Tensor | None = None,
+               method: str = "parallel") -> tuple[Tensor, State]:
     """One block's weights along time. x: (T, B, I), time-major; lengths: (B,) or None.
 
-    Returns y (T, B, H), zero past each sequence's end, and the final state. Rules that read
-    the state are integrated step by step ("sequential"), or, with "parallel"/"fused", run on
-    torch's fused kernel where it computes the same function (plain, lstm, gru). The others are
-    one scan over all T:
-    method="parallel" takes the fastest path there is (the fused kernel on CPU, else scan's
-    "auto"), "fused" that kernel, "sequential" the step-by-step loop, and any scan method
-    ("compiled", "loop", "doubling") the rules + scan reference with that method.
+    Returns y (T, B, H), zero past each sequence's end, and the final state (see the module's
+    docstring for the methods).
     """
     T, B = x.shape[:2]
-    H = (w.weight_hh if w.weight_hh is not None else w.weight_ih).shape[0] // rule.n
+    weight = w.weight_hh if w.weight_hh is not None else w.weight_ih
+    if x.device != weight.device or (x.dtype != weight.dtype and not torch.is_autocast_enabled(x.device.type)):
+        # said here, not left to the first matmul: an empty sequence (T = 0) has none
+        raise ArgumentError(f"{rule.name}: the input is {x.dtype} on {x.device}, the weights {weight.dtype} "
+                            f"on {weight.device}")
+    H = weight.shape[0] // rule.chunks
     P = H if w.weight_hr is None else w.weight_hr.shape[0]
     y0, s0 = _split(rule, state, x.new_zeros(B, H), x.new_zeros(B, P))
     lengths = check_lengths(lengths, B, T)
     if T == 0:  # no steps: nothing out, the state as it came in, on every path
         return x.new_zeros(0, B, P), _join(rule, y0, s0)
-    if rule.reads_state and method in ("parallel", "fused") and torch_kernel(rule, w, lengths, T) is not None:
-        where = (rule.name, x.device.type, _autocast_dtype(x))
-        if where not in _NO_KERNEL:
-            try:
-                return _torch_rnn(rule, w, x, y0, s0, lengths)
-            except RuntimeError:
-                if where[2] in (torch.float32, torch.float64):
-                    raise
-                _NO_KERNEL.add(where)  # the integrator below computes the same function
-    fast = w.weight_hr is None and fused.supported(rule, x)
-    if not rule.reads_state and (method == "fused" or (method == "parallel" and fast)):
+    if rule.reads_state and method == "parallel" and _torch_kernel_fits(rule, w, lengths, B):
+        params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if w.bias_ih is not None else [])
+        done = torch_rnn.block(rule.name, params, x, (y0, s0) if rule.separate_output else (y0,), lengths)
+        if done is not None:  # else torch's kernel lacks this precision here: the integrator computes the same
+            y, last = done
+            return y, _join(rule, last[0], last[-1])
+    fast = w.weight_hr is None and compiled.supported(rule, x)
+    if not rule.reads_state and (method == "compiled" or (method == "parallel" and fast)):
         px = project(w, x.transpose(0, 1))  # (B, T, n*H), batch-major: one lane per (b, unit)
-        h, h_last = fused.fused_scan(rule, px, s0, lengths)
+        h, h_last = compiled.gated_scan(rule, px, s0, lengths)
         return h.transpose(0, 1), _join(rule, h_last, h_last)
     px = project(w, x)  # (T, B, n*H): one matmul for all steps, since the weights are tied
-    mask = None if lengths is None else lengths_mask(lengths.to(x.device), T)
+    inside = None if lengths is None else mask(lengths, T, x.device).T.unsqueeze(-1)  # (T, B, 1)
     if rule.reads_state or method == "sequential":
         pxs = px.unbind(0) if px is not None else [None] * T
-        ys, (y_T, s_T) = integrate(rule, [w] * T, pxs, y0, s0, mask)
+        ys, (y_T, s_T) = integrate(rule, [w] * T, pxs, y0, s0, inside)
         return ys, _join(rule, y_T, s_T)
     f, i, u, o = rule.gates(px, None)  # (T, B, H) each: the gates read only x
     b = i * u
-    if mask is not None:  # past its end a sequence keeps its state: f = 1, b = 0
-        f, b = torch.where(mask, f, 1.0), b * mask
+    if inside is not None:  # past its end a sequence keeps its state: f = 1, b = 0
+        f, b = torch.where(inside, f, 1.0), b * inside
     s = scan(f, b, s0, dim=0, method="auto" if method == "parallel" else method)  # (T, B, H)
     y = output(rule, w, s, o)  # the rule's output on every path, not only where it is the stream
-    if mask is None:
+    if inside is None:
         return y, _join(rule, y[-1], s[-1])
     # Padding carried s, so s[-1] is each sequence's last; y is taken at each last real step.
     last = (lengths.to(x.device) - 1).clamp(min=0)[None, :, None].expand(1, B, P)
     y_T = torch.where(lengths.to(x.device)[:, None] > 0, y.gather(0, last)[0], y0)
-    return y * mask, _join(rule, y_T, s[-1])
+    return y * inside, _join(rule, y_T, s[-1])
+
+
+def _torch_kernel_fits(rule: Rule, w: Weights, lengths: Tensor | None, B: int) -> bool:
+    """torch's kernel computes this block: one of its rules (not a custom one of that name), an input, no
+    projection, no empty batch or sequence (those run on the integrator)."""
+    return (rule.name in torch_rnn.KERNELS and get_rule(rule.name) is rule and w.weight_ih is not None
+            and w.weight_hr is None and B > 0 and (lengths is None or int(lengths.min()) > 0))
 
 
 class Residual(nn.Module):
@@ -353,6 +285,15 @@ class Residual(nn.Module):
         n_cells = 1 if tied else layers
         self.cells = nn.ModuleList([Cell(self.rule, cell_in, hidden_size, bias, proj_size) for _ in range(n_cells)])
 
+    @property
+    def method(self) -> str:
+        """How the time axis is computed (METHODS); every method computes the same function."""
+        return self._method
+
+    @method.setter
+    def method(self, value: str):
+        self._method = check_method(value)
+
     def extra_repr(self):
         return (f"rule={self.rule.name}, axis={self.axis}, input_size={self.input_size}, "
                 f"hidden_size={self.hidden_size}, layers={self.layers}, tied={self.tied}"
@@ -362,7 +303,7 @@ class Residual(nn.Module):
         if self.axis == "time":
             self._check(x, 3, self.input_size, "(B, T, input_size)")
             cell = self.cells[0]
-            y, state = run_time(self.rule, cell.weights, x.transpose(0, 1), state, lengths, self.method)
+            y, state = along_time(self.rule, cell.weights, x.transpose(0, 1), state, lengths, self.method)
             return y.transpose(0, 1), state
         return self._depth(x, state)
 
@@ -398,86 +339,15 @@ class Residual(nn.Module):
                              f"got {tuple(x.shape)}")
 
 
-# Where a rule's initial carry f0 lives: (the bias chunk that sets f, the sign with which f = σ(sign * bias) at zero
-# input, the chunk of an input gate that starts at 1 - f0, or None where i = 1 - f already).
-_CARRY = {"highway": (0, -1.0, None), "lstm": (1, 1.0, 0), "gru": (1, 1.0, None), "minlstm": (0, 1.0, 1),
-          "mingru": (0, -1.0, None)}
-CARRY_RULES = tuple(_CARRY)  # the rules carry_init and chrono_init accept
-
-
-def carry_init(module: Residual, f0: float | Tensor) -> Residual:
-    """Start every block with carry f = f0 and input gate i = 1 - f0 (at zero input), in place.
-
-    f0: one value for all units, or (H,) one per unit. The carry is the variable of the rotation: the
-    Highway's transform bias along depth, the LSTM's forget bias along time, minLSTM/minGRU's gate bias.
-    Only the input-side bias sets the gates (the stream-side bias of those chunks is zeroed); a depth
-    block that reads only its stream has only the stream-side bias, which then sets them.
-    """
-    if module.rule.name not in _CARRY or get_rule(module.rule.name) is not module.rule:
-        raise ValueError(f"carry_init: rule {module.rule.name!r} has no carry gate; "
-                         f"choose one of {', '.join(_CARRY)}")
-    chunk, sign, gate = _CARRY[module.rule.name]
-    H = module.hidden_size
-    f0 = torch.as_tensor(f0, dtype=torch.float64).expand(H)
-    if not bool(((f0 > 0) & (f0 < 1)).all()):
-        raise ValueError("carry_init: f0 must lie strictly between 0 and 1 (f = 1 is the resnet rule)")
-    logit = torch.log(f0) - torch.log1p(-f0)  # f0 = σ(logit)
-    for cell in module.cells:
-        main, other = (cell.bias_ih, cell.bias_hh) if cell.bias_ih is not None else (cell.bias_hh, None)
-        if main is None:
-            raise ValueError("carry_init: the layer has no biases (bias=False)")
-        with torch.no_grad():
-            main.view(-1, H)[chunk].copy_(sign * logit)
-            if gate is not None:
-                main.view(-1, H)[gate].copy_(-logit)
-            if other is not None:
-                for c in (chunk, gate):
-                    if c is not None:
-                        other.view(-1, H)[c].zero_()
-    return module
-
-
-def chrono_init(module: Residual, T: int) -> Residual:
-    """Chrono initialisation (Tallec & Ollivier 2018), in place: carries f0 = τ / (1 + τ) with time scales τ drawn
-    from U(1, T - 1) (the forget bias log τ), so that units remember for up to T steps instead of
-    f = sigmoid(1) = 0.73 for every unit (a gradient that decays as 0.73^k is 1e-14 after 100 steps).
-    Any gated rule: the LSTM of the paper, and the same carries for GRU, Highway, minLSTM, minGRU."""
-    tau = torch.empty(module.hidden_size, dtype=torch.float64).uniform_(1, max(T - 1, 2))
-    return carry_init(module, tau / (1 + tau))
-
-
-def stream_init(module: Residual, kind: str) -> Residual:
-    """The stream matrices U of every block, in place: "orthogonal" (gain 1: no norm lost or gained per step,
-    Saxe et al. 2014) or "identity" (IRNN, Le et al. 2015), one H x H block per gate; "default" leaves them."""
-    if kind == "default":
-        return module
-    if kind not in ("orthogonal", "identity"):
-        raise ValueError(f"unknown stream init {kind!r}: choose default, orthogonal or identity")
-    if not module.rule.reads_state:
-        raise ValueError(f"stream init {kind}: rule {module.rule.name!r} has no stream matrix U")
-    for cell in module.cells:
-        with torch.no_grad():
-            for block in cell.weight_hh.view(module.rule.n, module.hidden_size, -1):
-                nn.init.orthogonal_(block) if kind == "orthogonal" else nn.init.eye_(block)
-    return module
-
-
 def rotate(module: nn.Module, steps: int | None = None) -> Residual:
     """Rotate 90 degrees. A time layer (with steps=T) becomes a T-deep stack of its one cell,
     tied, with x_k injected at block k; a tied, injected depth stack becomes the time layer.
     The result shares the cell (and so the parameters) with `module`: it is a view, not a copy.
 
     A one-layer rot90.LSTM / rot90.GRU rotates as the time layer it is (parameters shared);
-    a torch.nn.LSTM / GRU through a rot90 copy of its state dict. Stacks are batch-first (B, T, I).
+    rot90.rotate takes torch.nn.LSTM / GRU too (rot90.nn.rotate: through a rot90 copy of its
+    state dict). Stacks are batch-first (B, T, I).
     """
-    if isinstance(module, (nn.LSTM, nn.GRU)):
-        from . import nn as drop_in
-
-        ours = getattr(drop_in, type(module).__name__)(module.input_size, module.hidden_size, module.num_layers,
-                                                       module.bias, module.batch_first, module.dropout,
-                                                       module.bidirectional, module.proj_size)
-        ours.load_state_dict(module.state_dict())
-        module = ours.to(next(module.parameters()).device, next(module.parameters()).dtype)
     if hasattr(module, "as_residual"):  # rot90.LSTM / rot90.GRU
         module = module.as_residual()
     if not isinstance(module, Residual):

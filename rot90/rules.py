@@ -28,8 +28,10 @@ same function serves one step (B, n*H) or a whole sequence at once (B, T, n*H).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -71,7 +73,7 @@ def lstm(px, py) -> Gates:
 
 def gru(px, py) -> Gates:
     """Cho et al. 2014 as torch.nn.GRU computes it: r gates U y + b_hn, and torch's z is the
-    *keep* gate (h = z*h + (1-z)*n), so f = z here where the table of DESIGN.md writes 1 - z."""
+    *keep* gate (h = z*h + (1-z)*n), so f = z here where docs/architecture.md's table writes 1 - z."""
     x_r, x_z, x_n = px.chunk(3, -1) if px is not None else (0.0, 0.0, 0.0)
     y_r, y_z, y_n = py.chunk(3, -1)
     r = torch.sigmoid(x_r + y_r)
@@ -107,23 +109,30 @@ def squashed(s: Tensor, o: Tensor) -> Tensor:
 @dataclass(frozen=True)
 class Rule:
     name: str
-    n: int  # pre-activations per hidden unit (rows of W and U are n*H)
+    chunks: int  # pre-activations per hidden unit: W and U have chunks*H rows (the LSTM's i, f, g, o: 4)
     reads_state: bool  # False: f, i, u depend on x only, so the stream is a linear recurrence
     gates: Callable[[Tensor | None, Tensor | None], Gates]
     out: Callable[[Tensor, Tensor | None], Tensor]
     bias: tuple[float, ...] | None = None  # initial b_ih per chunk; None: zeros
+    carries: Literal["none", "identity", "gated"] = "gated"  # what of the stream a step keeps: f = 0, 1, or a gate
 
     @property
     def separate_output(self) -> bool:
         """True when y differs from s, so a state is the pair (y, s) (LSTM's (h, c))."""
         return self.out is not stream
 
+    @property
+    def n(self) -> int:
+        warnings.warn("Rule.n is renamed Rule.chunks; Rule.n goes in the next release", DeprecationWarning,
+                      stacklevel=2)
+        return self.chunks
+
 
 RULES: dict[str, Rule] = {
     r.name: r
     for r in [
-        Rule("plain", 1, True, plain, stream),
-        Rule("resnet", 1, True, resnet, stream),
+        Rule("plain", 1, True, plain, stream, carries="none"),
+        Rule("resnet", 1, True, resnet, stream, carries="identity"),
         Rule("highway", 2, True, highway, stream, bias=(-1.0, 0.0)),  # start by carrying
         Rule("lstm", 4, True, lstm, squashed, bias=(0.0, 1.0, 0.0, 0.0)),  # Jozefowicz 2015
         Rule("gru", 3, True, gru, stream),

@@ -33,7 +33,7 @@ import math
 import torch
 from torch import Tensor
 
-from . import kernel
+from . import compiled
 from .errors import ArgumentError
 
 METHODS = ("sequential", "compiled", "loop", "doubling", "chunked")
@@ -117,7 +117,7 @@ class _Scan(torch.autograd.Function):
 def choose(b: Tensor) -> str:
     """The method "auto" takes for b, viewed as (outer, T, inner)."""
     if b.device.type == "cpu":
-        if b.dtype in kernel.DTYPES and kernel.available():
+        if b.dtype in compiled.DTYPES and compiled.available():
             return "compiled"  # one pass over memory: nothing else on a CPU comes close
         return "doubling" if b.shape[1] <= 64 else "loop"
     # On accelerators a step of a loop costs a kernel launch; O(log T) rounds of O(T) work are cheaper.
@@ -162,13 +162,13 @@ def scan(f: Tensor, b: Tensor, h0: Tensor | None = None, dim: int = 1, method: s
         h0 = h0.to(dtype).reshape(outer, -1).contiguous()
     if method == "auto":
         method = choose(b3)
-    if method == "compiled" and not kernel.supports(b3):
+    if method == "compiled" and not compiled.supports(b3):
         raise ArgumentError(f"scan: method 'compiled' needs a CPU float32/float64 tensor and a C compiler "
-                            f"(got {b3.dtype} on {b3.device}; compiler available: {kernel.available()})")
+                            f"(got {b3.dtype} on {b3.device}; compiler available: {compiled.available()})")
     if method == "sequential":
         h = scan_sequential(f3, b3, h0)
     elif method == "compiled":
-        h = kernel.scan(f3, b3, h0)
+        h = compiled.scan(f3, b3, h0)
     else:
         h = _Scan.apply(f3, b3, h0, method)
     return h.reshape(b.shape).to(out_dtype)

@@ -23,27 +23,20 @@ import torch
 
 from .data.io import DataError, corpus_files, corpus_split
 from .data.tokenize import SentencePiece, check_hash
+from .devices import resolve_device
+from .export import load_export
 from .extras import need
 from .models.search import beam_search
+from .runs import RunFolder
 from .tasks.translation import teacher_forced_nll
-
-
-def pick_device(name: str = "auto") -> torch.device:
-    """auto: CUDA when available, else the CPU; a device that is not here is one error naming it."""
-    device = torch.device("cuda" if name == "auto" and torch.cuda.is_available() else "cpu" if name == "auto" else name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise DataError(f"--device {name}: no CUDA device is available")
-    return device
 
 
 class Translator:
     def __init__(self, folder: str | Path, device: str | torch.device = "auto"):
-        from . import load
-
-        self.device = device if isinstance(device, torch.device) else pick_device(device)
-        self.model, self.info = load(folder)
+        self.device = resolve_device(device, "--device")
+        self.model, self.info = load_export(folder)
         self.model.to(self.device)
-        export = Path(folder) / "export" if (Path(folder) / "export").is_dir() else Path(folder)
+        export = RunFolder.exported(folder)
         if self.info.get("model_class") not in ("RecurrentSeq2Seq", "Transformer"):
             raise DataError(f"{folder}: not a translation model ({self.info.get('model_class')})")
         try:

@@ -11,8 +11,8 @@ import math
 import pytest
 import torch
 
-from rot90.check import bound
 from rot90.models.search import beam_search, greedy, length_penalty
+from rot90.testing import bound
 from rot90.tokens import BOS, EOS
 
 A, B = 3, 4  # the two words; 0 is PAD

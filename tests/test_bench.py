@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from rot90.bench import BenchConfig, contenders, plot, run, table, write_json
 from rot90.cli import main
+from rot90.lab.bench import BenchConfig, contenders, plot, run, table, write_json
 
 
 @pytest.fixture(scope="module")

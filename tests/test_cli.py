@@ -20,9 +20,9 @@ def test_check_prints_the_table_and_passes(capsys):
 
 
 def test_check_fails_when_a_difference_is_above_its_bound(capsys, monkeypatch):
-    import rot90.check
+    import rot90.lab.check
 
-    monkeypatch.setattr(rot90.check, "bound", lambda dtype, chain: 0.0)  # fp32 rounding differs from torch's order
+    monkeypatch.setattr(rot90.lab.check, "bound", lambda dtype, chain: 0.0)  # fp32 rounding differs from torch's order
     assert main(["check"]) == 1
     assert "above its bound" in capsys.readouterr().out
 

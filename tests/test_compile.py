@@ -7,7 +7,7 @@ import pytest
 import torch
 
 import rot90
-from rot90.check import assert_close
+from rot90.testing import assert_close
 
 
 def _models():

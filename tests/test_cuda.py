@@ -5,8 +5,8 @@ import pytest
 import torch
 
 import rot90
-from rot90.check import assert_close
 from rot90.errors import ArgumentError
+from rot90.testing import assert_close
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="no CUDA device")
 CUDA = "cuda"

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from rot90.demo import SECTIONS, DemoConfig, run_demo
+from rot90.lab.demo import SECTIONS, DemoConfig, run_demo
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from rot90.cli import main
-from rot90.experiments import EXPERIMENTS, _width_for, run_experiment
+from rot90.lab.experiments import EXPERIMENTS, _width_for, run_experiment
 
 ONLY = ["selective-copy,rule=minlstm,layers=1", "copy,rule=mingru"]
 
@@ -56,7 +56,7 @@ def test_an_equal_wall_clock_translation_group_plots_the_dev_metric_against_upda
 
 
 def test_the_updates_to_a_threshold_have_their_own_column_with_seeds(tmp_path):
-    from rot90.experiments import _reached
+    from rot90.lab.experiments import _reached
 
     out = run_experiment("numbers", tmp_path, quick=True, seeds=2, only=["reverse_source=false"],
                          progress=lambda m: None)
@@ -75,8 +75,8 @@ def test_the_updates_to_a_threshold_have_their_own_column_with_seeds(tmp_path):
 
 
 def test_width_for_a_parameter_budget():
+    from rot90.config import load
     from rot90.tasks import make_task
-    from rot90.train.config import load
 
     for arch in ("rnn", "transformer"):
         cfg = load(None, ["data.task=copy", f"model.arch={arch}", "model.layers=2", "model.rule=lstm"])
@@ -87,7 +87,7 @@ def test_width_for_a_parameter_budget():
 
 
 def test_every_run_has_a_shipped_config_and_a_unique_name():
-    from rot90.experiments import CONFIGS
+    from rot90.lab.experiments import CONFIGS
 
     for groups in EXPERIMENTS.values():
         names = [r.name for g in groups for r in g.runs]
@@ -139,7 +139,7 @@ def test_every_run_of_every_experiment_is_a_valid_config():
     """Full size and quick: every key in range, and none that its model family would silently ignore."""
     from pathlib import Path
 
-    from rot90.train.config import load
+    from rot90.config import load
 
     configs = Path(__file__).parent.parent / "configs"
     runs = [(g, r) for groups in EXPERIMENTS.values() for g in groups for r in g.runs]
@@ -164,7 +164,7 @@ def test_seeds_give_each_run_a_mean_and_an_interval(tmp_path):
 
 
 def test_a_95_percent_interval_from_five_seeds():
-    from rot90.experiments import spread
+    from rot90.lab.experiments import spread
 
     s = spread([1.0, 2.0, 3.0, 4.0, 5.0])  # mean 3, sd sqrt(2.5), t(4) = 2.776
     half = 2.776 * (2.5 ** 0.5) / 5 ** 0.5

@@ -6,7 +6,7 @@ import math
 import pytest
 
 from rot90.cli import main
-from rot90.train.config import ConfigError, load
+from rot90.config import ConfigError, load
 from rot90.train.lrfind import suggest
 from rot90.train.trainer import _lr_lambda
 

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import rot90
-from rot90.check import assert_close
+from rot90.testing import assert_close
 
 common_modules = pytest.importorskip("torch.testing._internal.common_modules")  # needs expecttest (dev extra)
 INFOS = [m for m in common_modules.module_db if m.module_cls in (torch.nn.LSTM, torch.nn.GRU)]

@@ -5,10 +5,11 @@ import torch
 from torch.nn.utils.rnn import pack_sequence
 
 import rot90
-from rot90.check import Case, assert_close, bound, cases, chain, compare_with_torch
+from rot90.lab.check import Case, cases, chain, compare_with_torch
+from rot90.testing import assert_close, bound
 
 
-@pytest.mark.parametrize("impl", ["residual", "fused"])
+@pytest.mark.parametrize("impl", ["residual", "torch"])
 @pytest.mark.parametrize("kind", ["LSTM", "GRU"])
 @pytest.mark.parametrize("index,case", list(enumerate(cases(full=True) + cases(full=False, proj_size=3))),
                          ids=lambda c: str(c))
@@ -81,7 +82,26 @@ def test_residual_path_calls_no_fused_kernel(monkeypatch):
     monkeypatch.setattr(torch._VF, "lstm", forbidden)
     rot90.LSTM(3, 4)(torch.randn(5, 2, 3))  # would raise through the fused path
     with pytest.raises(AssertionError, match="fused kernel called"):
-        rot90.LSTM(3, 4, impl="fused")(torch.randn(5, 2, 3))
+        rot90.LSTM(3, 4, impl="torch")(torch.randn(5, 2, 3))
+
+
+def test_old_spellings_still_work_and_warn():
+    """impl="fused" (now "torch"), method="fused" (now "compiled"), rot90.check (now rot90.testing), Rule.n."""
+    import importlib
+    import sys
+
+    with pytest.warns(DeprecationWarning, match='impl="torch"'):
+        assert rot90.LSTM(3, 4, impl="fused").impl == "torch"
+    with pytest.warns(DeprecationWarning, match='method="compiled"'):
+        assert rot90.MinLSTM(3, 4, method="fused").method == "compiled"
+    with pytest.warns(DeprecationWarning, match='method="compiled"'):
+        assert rot90.Residual("mingru", 4, input_size=3, method="fused").method == "compiled"
+    with pytest.warns(DeprecationWarning, match="Rule.chunks"):
+        assert rot90.RULES["lstm"].n == 4
+    sys.modules.pop("rot90.check", None)
+    with pytest.warns(DeprecationWarning, match="rot90.testing"):
+        check = importlib.import_module("rot90.check")
+    assert check.assert_close is rot90.testing.assert_close
 
 
 def test_bad_arguments_say_what_is_wrong():

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 import rot90
-from rot90.check import bound, relative_error
+from rot90.testing import bound, relative_error
 
 DEVICES = ["cpu"] + (["cuda"] if torch.cuda.is_available() else [])
 

@@ -5,7 +5,8 @@ import torch
 
 import rot90
 from rot90 import RULES, Residual, rotate
-from rot90.check import assert_close, bound, rotation_difference
+from rot90.lab.check import rotation_difference
+from rot90.testing import assert_close, bound
 
 
 @pytest.mark.parametrize("rule", list(RULES))

@@ -1,4 +1,4 @@
-"""Each rule along each axis against an independent scalar transcription of DESIGN.md's table."""
+"""Each rule along each axis against an independent scalar transcription of the table of docs/architecture.md."""
 
 import math
 
@@ -6,8 +6,8 @@ import pytest
 import torch
 
 from rot90 import RULES, Residual, Rule, rotate
-from rot90.check import assert_close
 from rot90.rules import get_rule, squashed
+from rot90.testing import assert_close
 
 sig = lambda v: 1 / (1 + math.exp(-v))  # noqa: E731
 
@@ -45,7 +45,7 @@ B_HH = [-0.1, 0.15, 0.2, -0.05]
 
 
 def set_cell(cell, scale=1.0):
-    n = cell.rule.n
+    n = cell.rule.chunks
     with torch.no_grad():
         for name, vals in [("weight_ih", W), ("weight_hh", U), ("bias_ih", B_IH), ("bias_hh", B_HH)]:
             p = getattr(cell, name)
@@ -59,7 +59,7 @@ def test_time_known_values(rule):
     set_cell(layer.cells[0])
     xs = [0.5, -1.0, 2.0, 0.25]
     y_out, state = layer(torch.tensor(xs, dtype=torch.float64).view(1, 4, 1))
-    n, reads = get_rule(rule).n, get_rule(rule).reads_state
+    n, reads = get_rule(rule).chunks, get_rule(rule).reads_state
     y = s = 0.0
     expected = []
     for x in xs:
@@ -81,7 +81,7 @@ def test_depth_known_values(rule):
         set_cell(cell, 1 + k / 2)
     x0 = 0.8
     y_out, _ = stack(torch.tensor([[x0]], dtype=torch.float64))
-    n, reads = get_rule(rule).n, get_rule(rule).reads_state
+    n, reads = get_rule(rule).chunks, get_rule(rule).reads_state
     y = s = x0
     expected = []
     for k in range(layers):
@@ -152,7 +152,7 @@ def _minlstm_with_output_gate(px, py):
 GATED_OUT = Rule("minlstm-out", 4, False, _minlstm_with_output_gate, squashed)
 
 
-@pytest.mark.parametrize("method", ["parallel", "compiled", "loop", "doubling", "chunked"])
+@pytest.mark.parametrize("method", ["parallel", "loop", "doubling", "chunked"])  # parallel: rules + rot90::scan
 @pytest.mark.parametrize("with_lengths", [False, True])
 def test_a_rule_with_an_output_gate_is_right_on_every_path(method, with_lengths):
     """out(s, o) is applied on the scan paths too, and the state is the rule's (y, s): equal to the loop."""
@@ -173,9 +173,9 @@ def test_a_rule_with_an_output_gate_is_right_on_every_path(method, with_lengths)
     assert_close(results[1], results[0], chain=4 * 9)
 
 
-def test_the_fused_kernel_refuses_a_rule_it_does_not_compute():
-    layer = Residual(GATED_OUT, 6, "time", input_size=3, method="fused")
-    with pytest.raises(ValueError, match="fused kernel computes minlstm and mingru"):
+def test_the_compiled_pass_refuses_a_rule_it_does_not_compute():
+    layer = Residual(GATED_OUT, 6, "time", input_size=3, method="compiled")
+    with pytest.raises(ValueError, match="compiled pass computes minlstm and mingru"):
         layer(torch.randn(2, 5, 3))
 
 

@@ -6,8 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from rot90 import RULES, MinGRU, MinLSTM, Residual, scan
-from rot90.check import assert_close
 from rot90.scan import METHODS
+from rot90.testing import assert_close
 
 
 def reference(f, b, h0):
@@ -63,7 +63,7 @@ LAYERS = {"minlstm": MinLSTM, "mingru": MinGRU}
 @settings(max_examples=25, deadline=None)
 @given(rule=st.sampled_from(sorted(LAYERS)), B=st.integers(1, 3), T=st.integers(1, 40), D=st.integers(1, 5),
        H=st.integers(1, 6), with_h0=st.booleans(), gate_scale=st.sampled_from([0.1, 1.0, 30.0]),
-       method=st.sampled_from(["parallel", "fused", "compiled", "loop", "doubling", "chunked"]),
+       method=st.sampled_from(["parallel", "compiled", "loop", "doubling", "chunked"]),
        seed=st.integers(0, 2**16))
 def test_parallel_equals_sequential_equals_step(rule, B, T, D, H, with_h0, gate_scale, method, seed):
     """Outputs, final state and all gradients agree; gate_scale=30 pushes gates to 0 and 1."""
@@ -116,7 +116,7 @@ def test_padded_batch_equals_each_sequence_alone(rule):
 
 
 @pytest.mark.parametrize("rule", sorted(LAYERS))
-def test_fused_kernel_with_lengths_and_h0_matches_the_reference(rule):
+def test_compiled_pass_with_lengths_and_h0_matches_the_reference(rule):
     torch.manual_seed(3)
     layer = LAYERS[rule](3, 70).double()  # 70 lanes: one full block of 64 and a ragged one
     x = torch.randn(4, 9, 3, dtype=torch.float64)
@@ -124,15 +124,15 @@ def test_fused_kernel_with_lengths_and_h0_matches_the_reference(rule):
     lengths = torch.tensor([9, 0, 4, 1])
     w = torch.randn(4, 9, 70, dtype=torch.float64)
     results = {}
-    for method in ("sequential", "fused", "compiled", "doubling"):
+    for method in ("sequential", "compiled", "doubling"):
         layer.zero_grad()
         xi, hi = x.clone().requires_grad_(), h0.clone().requires_grad_()
         layer.method = method
         y, h = layer(xi, hi, lengths=lengths)
         ((y * w).sum() + (h * h).sum()).backward()
         results[method] = [y, h, xi.grad, hi.grad] + [p.grad.clone() for p in layer.parameters()]
-    assert torch.all(results["fused"][0][1] == 0) and torch.equal(results["fused"][1][1], h0[1])
-    for method in ("fused", "compiled", "doubling"):
+    assert torch.all(results["compiled"][0][1] == 0) and torch.equal(results["compiled"][1][1], h0[1])
+    for method in ("compiled", "doubling"):
         assert_close(results[method], results["sequential"], chain=4 * 9)
 
 
@@ -142,7 +142,7 @@ def test_minlstm_gradients_stay_finite_where_both_gates_underflow():
     An attention-minLSTM translation model reached such pre-activations after ~475 updates and
     every step from there had a NaN gradient; reference and kernel now agree there too.
     """
-    from rot90.fused import fused_scan
+    from rot90.compiled import gated_scan
     from rot90.rules import get_rule
 
     torch.manual_seed(0)
@@ -153,7 +153,7 @@ def test_minlstm_gradients_stay_finite_where_both_gates_underflow():
     for name in ("kernel", "reference"):
         p = px.clone().requires_grad_()
         if name == "kernel":
-            y, _ = fused_scan("minlstm", p, h0)
+            y, _ = gated_scan("minlstm", p, h0)
         else:
             f, i, u, _ = get_rule("minlstm").gates(p, None)
             y = scan(f, i * u, h0, dim=1, method="sequential")
@@ -191,7 +191,7 @@ def test_scan_is_robust_on_long_sequences(dtype, tol, regime):
 
 
 def test_auto_uses_the_kernel_and_falls_back_with_a_logged_reason(monkeypatch, caplog):
-    from rot90 import kernel
+    from rot90 import compiled as kernel
     from rot90.scan import choose
 
     b = torch.zeros(2, 100, 8)
@@ -209,9 +209,9 @@ def test_auto_uses_the_kernel_and_falls_back_with_a_logged_reason(monkeypatch, c
         scan(b, b, method="compiled")
 
 
-def test_fused_kernel_refuses_what_it_cannot_run(monkeypatch):
-    from rot90 import fused, kernel
+def test_compiled_pass_refuses_what_it_cannot_run(monkeypatch):
+    from rot90 import compiled
 
-    monkeypatch.setattr(kernel, "_library", lambda: "no C++ compiler (g++/c++) on PATH")
-    with pytest.raises(ValueError, match="fused kernel computes minlstm and mingru on the CPU with a C\\+\\+ compiler"):
-        fused.fused_scan("minlstm", torch.zeros(1, 2, 6), torch.zeros(1, 2))
+    monkeypatch.setattr(compiled, "_library", lambda: "no C++ compiler (g++/c++) on PATH")
+    with pytest.raises(ValueError, match=r"compiled pass computes minlstm and mingru on the CPU with a C\+\+ compiler"):
+        compiled.gated_scan("minlstm", torch.zeros(1, 2, 6), torch.zeros(1, 2))

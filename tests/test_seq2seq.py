@@ -3,10 +3,10 @@
 import pytest
 import torch
 
-from rot90.check import assert_close, relative_error
 from rot90.models.search import beam_search, greedy
 from rot90.models.seq2seq import RecurrentSeq2Seq
 from rot90.models.transformer import Transformer
+from rot90.testing import assert_close, relative_error
 
 VARIANTS = {
     "2014": dict(rule="lstm", attention="none", reverse_source=True),
@@ -111,7 +111,7 @@ def test_bad_options():
 
 
 def test_tied_transformer_exports_and_loads(tmp_path):
-    from rot90.train.checkpoint import export, load_export
+    from rot90.export import export, load_export
 
     m = model("transformer")
     tied = Transformer(11, 11, d=16, heads=2, layers=1, ff=32, tie_embeddings=True).eval()
@@ -125,9 +125,9 @@ def test_tied_transformer_exports_and_loads(tmp_path):
 
 
 def test_layer_norm_reads_each_layer_input_normalised_starts_at_unit_gain_and_exports(tmp_path):
+    from rot90.config import ModelConfig
+    from rot90.export import export, load_export
     from rot90.models.build import seq2seq_model
-    from rot90.train.checkpoint import export, load_export
-    from rot90.train.config import ModelConfig
 
     def encoded(layer_norm: bool, scale: float):
         torch.manual_seed(0)

@@ -12,9 +12,9 @@ import torch
 
 import rot90
 from rot90.cli import main
+from rot90.config import ConfigError, load
+from rot90.run import train
 from rot90.train import checkpoint as ckpt
-from rot90.train.config import ConfigError, load
-from rot90.train.trainer import train
 
 # A tiny copy task; 7 batches an epoch, so checkpoints land mid-epoch; dropout, so the RNG matters.
 TINY = ["data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=7", "model.hidden=16",
@@ -357,7 +357,7 @@ def test_a_time_budget_counts_every_session_of_a_run(tmp_path):
 
 
 def test_a_key_added_since_a_run_was_saved_counts_as_its_default():
-    from rot90.train.config import differences
+    from rot90.config import differences
 
     now = load(None).to_dict()
     then = {section: dict(values) for section, values in now.items()}
@@ -369,12 +369,13 @@ def test_a_key_added_since_a_run_was_saved_counts_as_its_default():
 
 @pytest.mark.parametrize("name", ["DepthModel", "CausalTransformer"])
 def test_every_model_class_exports_and_loads(name, tmp_path):
+    from rot90.export import export
     from rot90.models import CausalTransformer, DepthModel
 
     torch.manual_seed(0)
     model = (DepthModel("resnet", 8, 3, out=10, inputs=64) if name == "DepthModel"
              else CausalTransformer(8, 2, 1, out=5, vocab=5, max_len=32))
-    ckpt.export(model, {}, tmp_path, None, {"model_args": model.args, "model_class": name})
+    export(model, {}, tmp_path, None, {"model_args": model.args, "model_class": name})
     loaded, _ = rot90.load(tmp_path)
     x = torch.rand(2, 64) if name == "DepthModel" else torch.randint(0, 5, (2, 7))
     assert torch.equal(loaded(x), model.eval()(x))
@@ -431,13 +432,15 @@ def test_rotation_never_deletes_a_loadable_checkpoint(tmp_path, capsys):
     newest = folder / "step-0000008.pt"
     newest.write_bytes(newest.read_bytes()[:1000])  # torn
     (folder / "step-0000100.pt").write_bytes(b"left by another run")  # broken, and numbered as the newest
-    (folder / ".step-0000004.pt.x1y2z3").write_bytes(b"0" * 1000)  # a write a kill interrupted
+    (folder / ".step-0000004.pt.rot90-tmp-x1y2z3").write_bytes(b"0" * 1000)  # a write a kill interrupted
+    (folder / ".notes.txt").write_text("mine")  # a file of the user's, not rot90's: never removed
     assert main(args(tmp_path, 16)) == 0  # resumes from step 4: the newest that loads
     names = sorted(p.name for p in folder.glob("step-*.pt"))
     assert names == ["step-0000004.pt", "step-0000012.pt", "step-0000016.pt"]  # resumed-from kept, 2 newest kept
-    assert all(ckpt.loads(folder / n) for n in names)
+    assert all(ckpt.is_loadable(folder / n) for n in names)
     assert (folder / "step-0000100.pt.broken").exists()  # set aside, not counted, not deleted
     assert not list(folder.glob(".step-*"))  # the interrupted write's leftover is gone
+    assert (folder / ".notes.txt").read_text() == "mine"
 
 
 def test_checkpoints_that_all_fail_to_load_stop_the_run(tmp_path, capsys):
@@ -455,10 +458,9 @@ def test_checkpoints_that_all_fail_to_load_stop_the_run(tmp_path, capsys):
 
 
 def test_the_config_knows_every_task_the_trainer_has():
-    from rot90 import tasks
-    from rot90.train import config
+    from rot90 import config, tasks
 
-    assert set(config.TASKS) == set(tasks.TASKS)
+    assert set(config.TASKS) == set(tasks.BY_NAME)
 
 
 def test_average_last_exports_the_mean_of_the_last_checkpoints(tmp_path):

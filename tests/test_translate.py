@@ -7,8 +7,8 @@ import sys
 import pytest
 
 from rot90.cli import main
-from rot90.train.config import load
-from rot90.train.trainer import train
+from rot90.config import load
+from rot90.run import train
 from rot90.translate import Translator, translate_stream
 
 

@@ -1,43 +1,13 @@
-"""Reading and writing data files safely: one clear error for bad input, atomic writes."""
+"""Reading data files safely: one clear error, naming the file and line, for bad input."""
 
 from __future__ import annotations
 
-import os
-import tempfile
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
 
 
 class DataError(ValueError):
     """Bad input data: the message names the file (and line) and what is wrong."""
-
-
-def atomic_write(path: Path, write: Callable[[BinaryIO], object]):
-    """write(file) into a temporary name in the same folder, fsync, and rename into place: the one atomic writer
-    (checkpoints, exports, reports, caches). On failure the old file stays and no temporary file is left."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-
-
-def atomic_write_bytes(path: Path, data: bytes):
-    atomic_write(path, lambda f: f.write(data))
-
-
-def atomic_write_text(path: Path, text: str):
-    """atomic_write_bytes of UTF-8 text."""
-    atomic_write_bytes(path, text.encode("utf-8"))
 
 
 def read_lines(path: Path) -> list[str]:

@@ -13,7 +13,6 @@ reorders ("fünfundvierzig" is five-and-forty), French counts in twenties ("quat
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 
 import torch
@@ -68,19 +67,6 @@ def selective_copy(batch: int, T: int, k: int = 16, vocab: int = 8, seed: int = 
     x.scatter_(1, pos, s)
     x = torch.cat([x, torch.ones(batch, 1, dtype=torch.long), torch.zeros(batch, k - 1, dtype=torch.long)], 1)
     return MemoryBatch(x, s, answer_from=T)
-
-
-TASKS = {"copy": copy_task, "adding": adding_task, "selective_copy": selective_copy}
-
-
-def stream(task: str, batch: int, T: int, seed: int = 0, **kw) -> Iterator[MemoryBatch]:
-    """An infinite, reproducible stream: batch i is drawn with seed (seed, i)."""
-    if task not in TASKS:
-        raise DataError(f"unknown task {task!r}: choose one of {', '.join(TASKS)}")
-    i = 0
-    while True:
-        yield TASKS[task](batch, T, seed=seed * 1_000_003 + i, **kw)
-        i += 1
 
 
 # -- numbers to words --------------------------------------------------------------------------

@@ -25,13 +25,13 @@ import shutil
 import struct
 import sys
 import tarfile
-import tempfile
 import urllib.error
 import urllib.request
 import zlib
 from pathlib import Path
 
-from .io import DataError, atomic_write_text
+from ..files import atomic_write
+from .io import DataError
 from .translation import download, iter_deb
 
 # The sdist is fetched as a file and checked against this hash before tarfile reads it: no package code
@@ -59,15 +59,17 @@ def fetch_sdist(name: str, digest: str, cache: Path) -> Path:
             link = re.search(rf'href="([^"#]*/{re.escape(name)})(?:#[^"]*)?"', page)
             if not link:
                 raise DataError(f"{INDEX}/{project}/ lists no {name}")
-            fd, tmp = tempfile.mkstemp(dir=cache, prefix=f".{name}.")
-            with os.fdopen(fd, "wb") as out, urllib.request.urlopen(link.group(1), timeout=120) as r:
-                shutil.copyfileobj(r, out)
+
+            def fetch(out):  # checked before it is named: a download that is not the pinned file never lands
+                with urllib.request.urlopen(link.group(1), timeout=120) as r:
+                    shutil.copyfileobj(r, out)
+                out.flush()
+                if sha256(Path(out.name)) != digest:
+                    raise DataError(f"{name} from {INDEX} does not have the pinned sha256 {digest}: refused")
+
+            atomic_write(path, fetch)
         except (OSError, urllib.error.URLError) as e:
             raise DataError(f"could not download {name} from {INDEX}: {e}") from None
-        if sha256(Path(tmp)) != digest:
-            os.unlink(tmp)
-            raise DataError(f"{name} from {INDEX} does not have the pinned sha256 {digest}: refused")
-        os.replace(tmp, path)
     if sha256(path) != digest:
         raise DataError(f"{path} does not have the pinned sha256 {digest}: delete it to download it again")
     return path
@@ -145,9 +147,9 @@ def build_text(corpus: str, out: Path, cache: Path) -> dict:
     manifest = {"corpus": corpus, "splits": {}}
     for split, names in splits.items():
         text = "".join(works[n].rstrip("\n") + "\n\n" for n in names)
-        atomic_write_text(out / f"{split}.txt", text)
+        atomic_write(out / f"{split}.txt", text)
         manifest["splits"][split] = {"works": names, "characters": len(text)}
-    atomic_write_text(out / "manifest.json", json.dumps(manifest, indent=1))
+    atomic_write(out / "manifest.json", json.dumps(manifest, indent=1))
     return manifest
 
 

@@ -19,8 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..extras import need
+from ..files import atomic_write
+from ..runs import derive_seed
 from ..tokens import BOS, EOS, PAD, UNK
-from .io import DataError, atomic_write_bytes
+from .io import DataError
 
 
 class CharTokenizer:
@@ -113,7 +115,7 @@ class SentencePiece:
                 except (RuntimeError, OSError):
                     path.unlink(missing_ok=True)  # a damaged cache entry: train again
             sp = cls.train((t for pair in pairs for t in pair), vocab_size=vocab_size, model_type=model_type)
-            atomic_write_bytes(path, sp.model)
+            atomic_write(path, sp.model)
             return sp
 
     @classmethod
@@ -181,7 +183,7 @@ class TokenBatches:
     def batches(self, epoch: int = 0) -> list[list[int]]:
         if any(n > self.max_tokens for n in self.lengths):
             raise DataError(f"a sequence of {max(self.lengths)} tokens exceeds max_tokens={self.max_tokens}")
-        rng = random.Random(self.seed * 1_000_003 + epoch)
+        rng = random.Random(derive_seed(self.seed, epoch))
         # Sort by length, ties broken at random, so buckets differ between epochs.
         order = sorted(range(len(self.lengths)), key=lambda i: (self.lengths[i], rng.random() if self.shuffle else i))
         batches, current, longest = [], [], 0

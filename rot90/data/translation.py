@@ -31,7 +31,8 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ..extras import need
-from .io import DataError, atomic_write_text
+from ..files import atomic_write
+from .io import DataError
 
 # Package names; `*` is resolved by apt-cache to the newest match; {lang} is the target language.
 PACKAGES = [
@@ -286,8 +287,8 @@ def build(cfg: BuildConfig, log=print) -> dict:
             packages.append(pkg)
     splits, manifest = assemble(packages, cfg)
     for split, rows in splits.items():
-        atomic_write_text(cfg.out / f"{split}.tsv", "".join(f"{en}\t{tgt}\n" for en, tgt in rows))
-    atomic_write_text(cfg.out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
+        atomic_write(cfg.out / f"{split}.tsv", "".join(f"{en}\t{tgt}\n" for en, tgt in rows))
+    atomic_write(cfg.out / "manifest.json", json.dumps(manifest, indent=1, ensure_ascii=False))
     return manifest
 
 

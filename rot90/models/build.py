@@ -10,7 +10,8 @@ from __future__ import annotations
 
 from torch import nn
 
-from ..residual import Residual, carry_init, chrono_init, stream_init
+from ..init import carry_init, chrono_init, stream_init
+from ..residual import Residual
 from .seq2seq import RecurrentSeq2Seq
 from .sequence import DepthModel, SequenceModel
 from .transformer import CausalTransformer, Transformer

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import torch
 from torch import Tensor, nn
 
-from ..nn import reverse_padded
+from ..lengths import mask, reverse_padded
 from ..residual import Residual
 from ..tokens import PAD
 from .search import beam_rows, source_rows
@@ -147,9 +147,9 @@ class RecurrentSeq2Seq(nn.Module):
                 y, final = torch.cat([y, _reverse(yb, src_len)], -1), _merge(final, fb)
             h = self.drop(y + h if self.skip[k] else y)
             finals.append(final)
-        mask = torch.arange(src.shape[1], device=src.device)[None] < src_len[:, None]
+        inside = mask(src_len, src.shape[1], src.device)  # (B, S)
         feed = h.new_zeros(h.shape[0], self.hidden) if self.input_feeding else None
-        return DecoderState(h, mask, finals, feed, self.attn_in(h) if self.attention == "general" else None)
+        return DecoderState(h, inside, finals, feed, self.attn_in(h) if self.attention == "general" else None)
 
     # -- decoder -------------------------------------------------------------------------------
 

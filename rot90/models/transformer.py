@@ -20,6 +20,7 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..lengths import mask as inside
 from ..tokens import PAD
 from .search import beam_rows, source_rows
 
@@ -131,7 +132,7 @@ class Transformer(nn.Module):
         return self.drop(emb(ids) * math.sqrt(self.d) + self.pe[start:start + ids.shape[1]])
 
     def encode(self, src: Tensor, src_len: Tensor) -> TransformerState:
-        mask = (torch.arange(src.shape[1], device=src.device)[None] < src_len.to(src.device)[:, None])[:, None, None]
+        mask = inside(src_len, src.shape[1], src.device)[:, None, None]  # (B, 1, 1, S)
         x = self._embed(self.src_embed, src)
         for block in self.encoder:
             x = block(x, mask=mask)

@@ -18,8 +18,8 @@ from pathlib import Path
 
 from torch import Tensor, nn
 
+from ..config import Config, validate
 from ..models.build import sequence_model
-from ..train.config import Config, validate
 
 
 def warn(message: str):
@@ -66,13 +66,13 @@ from .lm import CharLMTask  # noqa: E402
 from .memory import MemoryTask  # noqa: E402
 from .translation import TranslationTask  # noqa: E402
 
-TASKS = {"copy": MemoryTask, "adding": MemoryTask, "selective_copy": MemoryTask, "lm": CharLMTask,
+BY_NAME = {"copy": MemoryTask, "adding": MemoryTask, "selective_copy": MemoryTask, "lm": CharLMTask,
          "digits": ImageTask, "fashion": ImageTask, "translate": TranslationTask, "numbers": TranslationTask}
 
 
 def make_task(cfg: Config) -> Task:
     """The task of a config, checked first (a Config built in code has not been through load)."""
-    return TASKS[validate(cfg).data.task](cfg)
+    return BY_NAME[validate(cfg).data.task](cfg)
 
 
-__all__ = ["Task", "TASKS", "make_task", "MemoryTask", "CharLMTask", "ImageTask", "TranslationTask"]
+__all__ = ["Task", "BY_NAME", "make_task", "MemoryTask", "CharLMTask", "ImageTask", "TranslationTask"]

@@ -6,8 +6,9 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..config import Config
 from ..models.build import depth_model
-from ..train.config import Config, ConfigError
+from ..runs import derive_seed
 from . import Task, _share
 
 
@@ -24,8 +25,6 @@ class ImageTask(Task):
         super().__init__(cfg)
         from ..data.images import as_sequence, as_vectors, digits, fashion_mnist, resized
 
-        if cfg.model.axis not in ("time", "depth"):
-            raise ConfigError(f"model.axis: unknown {cfg.model.axis!r}; choose time or depth")
         d = digits(seed=cfg.train.seed) if cfg.data.task == "digits" else fashion_mnist()
         if cfg.data.image_size:
             d = resized(d, cfg.data.image_size)
@@ -40,7 +39,7 @@ class ImageTask(Task):
         return self._model(out=10, input_dim=1)
 
     def plan(self, epoch: int) -> list[Tensor]:
-        g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(derive_seed(self.cfg.train.seed, epoch))
         perm = torch.randperm(len(self.y), generator=g)
         b = self.cfg.data.batch_size
         return [perm[i:i + b] for i in range(0, len(perm) - b + 1, b)]

@@ -9,9 +9,10 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
+from ..config import Config
 from ..data.io import DataError
 from ..data.tokenize import CharTokenizer
-from ..train.config import Config
+from ..runs import derive_seed
 from . import Task, _share
 
 
@@ -39,7 +40,7 @@ class CharLMTask(Task):
         return self._model(out=len(self.tokenizer), vocab=len(self.tokenizer))
 
     def plan(self, epoch: int) -> list[Tensor]:
-        g = torch.Generator().manual_seed(self.cfg.train.seed * 1_000_003 + epoch)
+        g = torch.Generator().manual_seed(derive_seed(self.cfg.train.seed, epoch))
         d = self.cfg.data
         starts = torch.randint(0, len(self.train_ids) - d.length - 1, (d.epoch_batches, d.batch_size), generator=g)
         return list(starts)

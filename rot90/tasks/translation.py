@@ -9,11 +9,11 @@ import torch
 from torch import Tensor, nn
 from torch.nn import functional as F
 
+from ..config import Config
 from ..data.io import DataError
 from ..extras import need
 from ..models.build import seq2seq_model
 from ..tokens import PAD
-from ..train.config import Config
 from . import Task, warn
 
 

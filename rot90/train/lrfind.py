@@ -17,8 +17,8 @@ import json
 import math
 from pathlib import Path
 
-from ..data.io import atomic_write_text
-from .config import Config, ConfigError, load
+from ..config import Config, ConfigError, load
+from ..files import atomic_write
 
 DIVERGED = 4.0  # the curve is cut where the smoothed loss exceeds this multiple of its minimum so far
 
@@ -81,14 +81,13 @@ def range_config(cfg: Config | Path | str | None, overrides: list[str], start: f
                       "train.patience=0", f"train.checkpoint_every={steps}", "train.log_every=10"])
 
 
-def lr_find(cfg: Config, out: Path, log=print, force: bool = False) -> dict:
-    """Train the range test into out (a run folder: resumable like any run) and read its curve."""
+def lr_find(task, cfg: Config, out: Path, log=print, force: bool = False) -> dict:
+    """Train the range test of cfg's task into out (a run folder: resumable like any run) and read its curve."""
     from ..report import read_metrics
-    from ..tasks import make_task
     from .trainer import Diverged, Trainer
 
     try:
-        Trainer(cfg, out, force=force, log=log).run(make_task(cfg))
+        Trainer(cfg, out, force=force, log=log).run(task)
     except Diverged as e:  # non-finite at the top of the range: the curve up to there is the answer
         log(f"stopped: {e}")
     rows = [r for r in read_metrics(out) if "lr" in r]
@@ -97,7 +96,7 @@ def lr_find(cfg: Config, out: Path, log=print, force: bool = False) -> dict:
     found = suggest(rates, losses)
     plot(rates, losses, found, out / "lr_find.png")
     summary = {k: v for k, v in found.items() if k != "smoothed"}
-    atomic_write_text(out / "lr_find.json", json.dumps({**summary, "from": cfg.optim.range_from,
+    atomic_write(out / "lr_find.json", json.dumps({**summary, "from": cfg.optim.range_from,
                                                         "to": cfg.optim.lr, "curve": {"lr": rates, "loss": losses}},
                                                        indent=1))
     return summary

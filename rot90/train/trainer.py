@@ -3,7 +3,8 @@
     rot90 train CONFIG --out DIR [--set section.key=value ...] [--force]
     torchrun --nproc_per_node=K -m rot90 train CONFIG --out DIR
 
-The trainer knows a Task (rot90.tasks), never a model. Batches are a pure function of
+The trainer is handed a Task (the interface of rot90.tasks), never a model, and never picks one:
+rot90.run composes the two. Batches are a pure function of
 (seed, epoch, position), so a checkpoint that stores the position, the optimiser, the
 scheduler and every RNG resumes to the same per-step losses as a run that was never
 stopped. Under torchrun each rank takes rows rank::world of every global batch and the loss
@@ -25,10 +26,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from .. import __version__
+from ..config import Config, ConfigError, differences, validate
+from ..devices import resolve_device
+from ..export import export
 from ..extras import need
+from ..files import atomic_write
+from ..runs import RunFolder
+from ..version import __version__
 from . import checkpoint as ckpt
-from .config import Config, ConfigError, differences
 
 # Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
 RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
@@ -54,9 +59,6 @@ class _Plan(torch.utils.data.Dataset):
 
     def __getitem__(self, i):
         return self.task.make_batch(self.specs[i], self.rank, self.world)
-
-
-SCHEDULES = ("constant", "cosine", "rsqrt", "halving", "range")
 
 
 def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
@@ -87,23 +89,6 @@ def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
     return factor
 
 
-def resolve_device(name: str) -> torch.device:
-    """train.device as a torch.device; under torchrun each rank takes cuda:LOCAL_RANK."""
-    if name == "auto":
-        name = "cuda" if torch.cuda.is_available() else "cpu"
-    if name == "cuda":
-        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise ConfigError(f"train.device={name!r}: choose auto, cpu, cuda or cuda:N") from None
-    if device.type not in ("cpu", "cuda"):
-        raise ConfigError(f"train.device={name!r}: choose auto, cpu, cuda or cuda:N")
-    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
-        raise ConfigError(f"train.device={name!r}: no such CUDA device on this machine")
-    return device
-
-
 def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     """The autocast dtype for train.precision, or ConfigError where the device cannot run it."""
     choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # the choices config.RANGES allows
@@ -117,7 +102,7 @@ def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
 def lock_folder(folder: Path):
     """An advisory lock on folder/.lock, held while the returned file is open; the OS drops it when the process
     dies. Another rot90 train in the folder is refused with one line naming its PID."""
-    f = open(folder / ".lock", "a+")  # noqa: SIM115 - held open for the run's life
+    f = open(RunFolder(folder).lock, "a+")  # noqa: SIM115 - held open for the run's life
     try:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
@@ -155,20 +140,21 @@ class TrainState:
 
 
 class Trainer:
+    """Trains a task's model into a run folder: `Trainer(cfg, out).run(task)`. rot90.run composes the two."""
+
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
-        self.cfg, self.out, self.log, self.board = cfg, Path(out), log, None
+        self.cfg, self.out, self.log, self.board = validate(cfg), Path(out), log, None
+        self.folder = RunFolder(self.out)
         self.force, self._lock, self._good, self._resumed_from = force, None, set(), None
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
         self.rank = int(os.environ.get("RANK", "0"))
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
-        self.device = resolve_device(cfg.train.device)
+        self.device = resolve_device(cfg.train.device, "train.device")  # under torchrun: cuda:LOCAL_RANK
         self.amp_dtype = amp_dtype(cfg.train.precision, self.device)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         if cfg.data.batch_size % self.world:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
-        if cfg.optim.name not in ("adamw", "sgd") or cfg.optim.schedule not in SCHEDULES:
-            raise ConfigError(f"optim: unknown name {cfg.optim.name!r} or schedule {cfg.optim.schedule!r}")
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
         self._claim_folder(force)
@@ -180,10 +166,10 @@ class Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         if self.rank == 0:
             self._lock = lock_folder(self.out)
-            for tmp in ckpt.remove_partial_writes(self.out):
+            for tmp in ckpt.remove_partial_writes(self.folder):
                 self.log(f"removed {tmp}, left by an interrupted write")
-        (self.out / "ckpt").mkdir(exist_ok=True)
-        path = self.out / "config.json"
+        self.folder.ckpt.mkdir(exist_ok=True)
+        path = self.folder.config
         mine = self.cfg.to_dict()
         if path.exists() and self.rank == 0:
             theirs = json.loads(path.read_text()).get("config", {})
@@ -192,15 +178,15 @@ class Trainer:
                 raise ConfigError(f"{self.out} holds a run of another config ({'; '.join(diff[:3])}); "
                                   "use --force to start over there, or another --out")
             if diff:
-                for old in list((self.out / "ckpt").glob("*.pt")) + [self.out / "metrics.jsonl"]:
+                for old in list(self.folder.ckpt.glob("*.pt")) + [self.folder.metrics]:
                     old.unlink(missing_ok=True)
         self._barrier()
 
     def _record_config(self):
         """config.json, written once the run is sure to go ahead (a refused run leaves the folder as it was)."""
         if self.rank == 0:
-            ckpt.atomic_text(json.dumps({"config": self.cfg.to_dict(), "rot90": __version__,
-                                         "torch": torch.__version__}, indent=1), self.out / "config.json")
+            atomic_write(self.folder.config, json.dumps({"config": self.cfg.to_dict(), "rot90": __version__,
+                                                         "torch": torch.__version__}, indent=1))
         self._barrier()
 
     def _barrier(self):
@@ -337,13 +323,13 @@ class Trainer:
         """export/: the selected weights (best step, or the mean of the last N), config and tokenizer."""
         cfg = self.cfg
         chosen = self._best_weights(model, s)
-        ckpt.export(model, cfg.to_dict(), self.out / "export",
+        export(model, cfg.to_dict(), self.folder.export,
                     self.out / task.tokenizer_file if task.tokenizer_file else None,
                     {"model_args": getattr(model, "args", {}), "model_class": type(model).__name__,
                      "task": cfg.data.task, "vocab_hash": task.vocab_hash, "rot90": __version__, **chosen})
         self.log(f"exported the weights of step {chosen['step']} ({chosen['selected']})")
         if cfg.train.average_last:
-            _, steps = ckpt.average(self.out, cfg.train.average_last, self.out / "export")
+            _, steps = ckpt.average(self.out, cfg.train.average_last, self.folder.export)
             self.log(f"export: the mean weights of steps {', '.join(map(str, sorted(steps)))} (train.average_last)")
 
     def _step(self, net, model, opt, task, batch, step: int):
@@ -371,7 +357,7 @@ class Trainer:
 
     def _newest_checkpoint(self) -> tuple[dict, Path] | None:
         try:
-            return ckpt.load_newest(self.out / "ckpt", warn=self.log)
+            return ckpt.load_newest(self.folder.ckpt, warn=self.log)
         except ckpt.NoCheckpoint as e:
             if not self.force:
                 raise TrainError(str(e)) from None
@@ -401,16 +387,16 @@ class Trainer:
                      "rng": rngs, "config": self.cfg.to_dict(), "vocab_hash": task.vocab_hash, "rot90": __version__,
                      **dataclasses.asdict(s)}
             try:
-                ckpt.save(state, self.out / "ckpt", s.step, self.cfg.train.keep, best=best, good=self._good,
+                ckpt.save(state, self.folder.ckpt, s.step, self.cfg.train.keep, best=best, good=self._good,
                           protect=self._resumed_from)
             except OSError as e:
-                raise TrainError(f"could not write the checkpoint of step {s.step} in {self.out / 'ckpt'}: "
+                raise TrainError(f"could not write the checkpoint of step {s.step} in {self.folder.ckpt}: "
                                  f"{e.strerror or e}; the previous checkpoint is intact") from None
         self._barrier()
 
     def _best_weights(self, model, s: TrainState) -> dict:
         """Load the best checkpoint's weights into model (rank 0, at the end) and say which step they are."""
-        best = self.out / "ckpt" / "best.pt"
+        best = self.folder.ckpt / "best.pt"
         select = self.cfg.train.select
         if s.best_step and best.exists():
             try:
@@ -478,7 +464,7 @@ class Trainer:
     def _metrics(self, row: dict, bar):
         if self.rank != 0:
             return
-        with open(self.out / "metrics.jsonl", "a") as f:
+        with open(self.folder.metrics, "a") as f:
             f.write(json.dumps(row) + "\n")
         if self.board is not None:
             for k, v in row.items():
@@ -494,7 +480,7 @@ class Trainer:
 
     def _truncate_metrics(self, step: int):
         """Drop metrics of steps after the checkpoint resumed from: they are about to be redone."""
-        path = self.out / "metrics.jsonl"
+        path = self.folder.metrics
         if path.exists():
             keep = []
             for line in path.read_text().splitlines():
@@ -503,16 +489,4 @@ class Trainer:
                         keep.append(line)
                 except (json.JSONDecodeError, KeyError, TypeError):  # the line a kill tore in half
                     continue
-            ckpt.atomic_text("".join(line + "\n" for line in keep), path)
-
-
-def train(cfg: Config, out: Path, force: bool = False, log=print) -> dict:
-    from ..tasks import make_task
-
-    task = make_task(cfg)  # bad data fails here, before the run folder records anything
-    trainer = Trainer(cfg, out, force, log)
-    try:
-        return trainer.run(task)
-    finally:
-        if trainer.world > 1 and dist.is_initialized():
-            dist.destroy_process_group()
+            atomic_write(path, "".join(line + "\n" for line in keep))

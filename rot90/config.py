@@ -1,0 +1,344 @@
+"""Run configuration: one typed dataclass per part, read from TOML, overridden by --set.
+
+    [data]  what batches are made of          [optim] how parameters move
+    [model] what is trained                   [train] how long, how often, and the guard rails
+
+Unknown keys are refused with the nearest valid key; values are checked against the field's
+type. The resolved config is written into the run folder and compared on resume.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import math
+import tomllib
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RECIPES = Path(__file__).with_name("configs")  # the shipped configs: `rot90 train recurrent-nmt` takes one by name
+
+
+class ConfigError(ValueError):
+    """A config the user can fix: the message names the key and what is wrong."""
+
+
+@dataclass
+class DataConfig:
+    task: str = "copy"  # copy | adding | selective_copy | lm | digits | fashion | translate | numbers
+    length: int = 50  # memory tasks: the delay T; lm: context length in characters
+    path: str = ""  # lm: train.txt, dev.txt; translate: {train,dev,test}.tsv or .{src_lang} + .{lang} files
+    batch_size: int = 32  # global batch, split evenly over ranks
+    symbols: int = 8  # memory tasks: how many distinct symbols
+    k: int = 8  # copy / selective_copy: how many symbols to remember
+    epoch_batches: int = 1000  # generated tasks: batches per epoch (an epoch is a resumable unit)
+    workers: int = 0  # data-loader worker processes
+    lang: str = "fr"  # numbers, translate: target language (code of the parallel files' target side)
+    src_lang: str = "en"  # translate: source language code of parallel files (train.en + train.fr)
+    tokenizer: str = ""  # translate/numbers: an existing SentencePiece model to use instead of training one
+    train_file: str = ""  # translate: explicit paths instead of data.path: a .tsv file, or a prefix P read as
+    dev_file: str = ""  # P.tsv, or P.{src_lang} + P.{lang} (fairseq's --trainpref); dev and test optional
+    test_file: str = ""
+    numbers_high: int = 9999  # numbers: the largest number in words
+    vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
+    batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed
+    max_len: int = 100  # translate/numbers: longer pairs (in tokens) are left out of training
+    image_size: int = 0  # digits/fashion: images resized to this many pixels a side (area averages); 0: native
+
+
+@dataclass
+class ModelConfig:
+    rule: str = "lstm"  # any time-axis rule of rot90.RULES
+    hidden: int = 64
+    layers: int = 1
+    residual: bool = False  # add each layer's input to its output (GNMT) from layer 1 up
+    dropout: float = 0.0
+    attention: str = "none"  # seq2seq: none (the 2014 model) | dot | general (Luong 2015)
+    input_feeding: bool = False  # seq2seq: feed the attentional vector back (sequential decoder)
+    bidirectional: bool = False  # seq2seq: bidirectional bottom encoder layer
+    reverse_source: bool = False  # seq2seq: read the source backwards (Sutskever et al. 2014)
+    embed: int = 0  # seq2seq: embedding size; 0 = hidden
+    tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
+    residual_from: int = 1  # residual connections from this layer index up
+    layer_norm: bool = False  # recurrent seq2seq: LayerNorm over each layer's input (pre-norm, outside the cell)
+    arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
+    heads: int = 4  # transformer only
+    axis: str = "time"  # digits/fashion: time (pixel by pixel) | depth (the image starts the stream)
+    init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
+    chrono: int = 0  # gated rules: carries with time scales up to this many steps (Tallec & Ollivier 2018); 0: off
+    carry: float = 0.0  # gated rules: every unit starts with carry f = carry, input gate 1 - carry; 0: the rule's own
+    init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules
+
+
+@dataclass
+class OptimConfig:
+    name: str = "adamw"  # adamw | sgd
+    lr: float = 1e-3
+    weight_decay: float = 0.0
+    momentum: float = 0.0  # sgd only
+    clip: float = 1.0  # max gradient norm; 0 turns clipping off
+    warmup: int = 0  # steps of linear warm-up
+    schedule: str = "constant"  # constant | cosine (to 0 at train.steps or train.time_budget) | rsqrt | halving
+    # | range: the range test (rot90 lr-find), geometric from range_from at step 0 to lr at train.steps
+    halve_after: int = 0  # halving: steps at full rate after warm-up (the 2014 paper: 5 epochs)
+    halve_every: int = 0  # halving: the rate halves every this many steps from then on (0.5 epoch)
+    range_from: float = 1e-6  # range: the learning rate the test starts from
+    label_smoothing: float = 0.0  # translate/numbers
+
+
+@dataclass
+class TrainConfig:
+    steps: int = 1000  # absolute: a resumed run stops at the same step
+    seed: int = 0
+    log_every: int = 10
+    eval_every: int = 200  # 0: never
+    eval_batches: int = 10
+    checkpoint_every: int = 200
+    keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
+    patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
+    select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
+    average_last: int = 0  # > 0: the export holds the mean weights of the last N checkpoints (keep >= N)
+    time_budget: float = 0.0  # seconds of training (evaluation excluded), summed over sessions, then stop; 0: none
+    max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
+    precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
+    device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
+    compile: bool = False  # torch.compile the model
+    deterministic: bool = False  # torch.use_deterministic_algorithms
+    nonfinite_at: list[int] = field(default_factory=list)  # fault injection: steps whose loss is made NaN
+
+
+@dataclass
+class Config:
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+_CLASSES = {"data": DataConfig, "model": ModelConfig, "optim": OptimConfig, "train": TrainConfig}
+
+
+def _check(value, tp, key: str):
+    """value converted to type tp, or ConfigError naming key."""
+    origin = typing.get_origin(tp)
+    if origin is list:
+        (item,) = typing.get_args(tp)
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_check(v, item, f"{key}[{i}]") for i, v in enumerate(value)]
+    if origin in (typing.Union, types.UnionType):
+        for option in typing.get_args(tp):
+            try:
+                return _check(value, option, key)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{key}: {value!r} is not a {tp}")
+    if tp is float and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if tp is type(None) and value is None:
+        return None
+    if not isinstance(value, tp) or (tp is int and isinstance(value, bool)):
+        raise ConfigError(f"{key}: expected {tp.__name__}, got {type(value).__name__} {value!r}")
+    return value
+
+
+def _unknown(key: str, valid: list[str]) -> ConfigError:
+    near = difflib.get_close_matches(key, valid, n=1)
+    return ConfigError(f"unknown key {key!r}" + (f" (did you mean {near[0]!r}?)" if near else
+                                                 f"; valid keys: {', '.join(valid)}"))
+
+
+def from_dict(raw: dict) -> Config:
+    cfg = Config()
+    for section, values in raw.items():
+        if section not in _CLASSES:
+            raise _unknown(section, list(_CLASSES))
+        if not isinstance(values, dict):
+            raise ConfigError(f"[{section}] must be a table of keys")
+        part = getattr(cfg, section)
+        hints = typing.get_type_hints(_CLASSES[section])
+        for key, value in values.items():
+            if key not in hints:
+                raise _unknown(f"{section}.{key}", [f"{section}.{k}" for k in hints])
+            setattr(part, key, _check(value, hints[key], f"{section}.{key}"))
+    return validate(cfg)
+
+
+# Ranges and choices, checked before anything is written: key -> (test, what it must be).
+_finite = math.isfinite
+RANGES = {
+    **{f"data.{k}": (lambda v: v >= 1, ">= 1") for k in ("length", "batch_size", "symbols", "k", "epoch_batches",
+                                                          "vocab_size", "batch_tokens", "max_len", "numbers_high")},
+    "data.workers": (lambda v: v >= 0, ">= 0"),
+    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads")},
+    "model.layers": (lambda v: v >= 0, ">= 0 (0: a depth stack of no blocks, the linear classifier)"),
+    "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
+    "model.init": (lambda v: v in ("default", "orthogonal", "identity"), "default, orthogonal or identity"),
+    "data.image_size": (lambda v: v >= 0, ">= 0"),
+    **{f"model.{k}": (lambda v: v >= 0, ">= 0") for k in ("embed", "residual_from", "chrono")},
+    "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "model.init_range": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    "model.attention": (lambda v: v in ("none", "dot", "general"), "none, dot or general"),
+    "model.arch": (lambda v: v in ("rnn", "transformer"), "rnn or transformer"),
+    "model.axis": (lambda v: v in ("time", "depth"), "time or depth"),
+    "optim.name": (lambda v: v in ("adamw", "sgd"), "adamw or sgd"),
+    "optim.schedule": (lambda v: v in ("constant", "cosine", "rsqrt", "halving", "range"),
+                       "constant, cosine, rsqrt, halving or range"),
+    "optim.range_from": (lambda v: _finite(v) and v > 0, "finite and > 0"),
+    "optim.lr": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    **{f"optim.{k}": (lambda v: _finite(v) and v >= 0, "finite and >= 0") for k in ("weight_decay", "clip")},
+    "optim.momentum": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    "optim.label_smoothing": (lambda v: 0 <= v < 1, "in [0, 1)"),
+    **{f"optim.{k}": (lambda v: v >= 0, ">= 0") for k in ("warmup", "halve_after", "halve_every")},
+    **{f"train.{k}": (lambda v: v >= 1, ">= 1") for k in ("steps", "log_every", "eval_batches", "checkpoint_every",
+                                                           "keep", "max_nonfinite")},
+    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last")},
+    "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
+}
+TASKS = ("copy", "adding", "selective_copy", "lm", "digits", "fashion", "translate", "numbers")
+TRANSLATION_TASKS = ("translate", "numbers")
+MEMORY_TASKS = ("copy", "adding", "selective_copy")
+IMAGE_TASKS = ("digits", "fashion")
+
+
+def _where(c: Config) -> dict[str, bool]:
+    """Which model family and task a config builds: what decides whether a key has an effect."""
+    depth = c.data.task in IMAGE_TASKS and c.model.axis == "depth"
+    return {"seq2seq": c.data.task in TRANSLATION_TASKS, "image": c.data.task in IMAGE_TASKS, "depth": depth,
+            "rnn": c.model.arch == "rnn" and not depth, "transformer": c.model.arch == "transformer" and not depth,
+            "memory": c.data.task in MEMORY_TASKS, "lm": c.data.task == "lm"}
+
+
+# Keys that only some families read: key -> (reads it?, who does). A value other than the default on a config
+# that does not read it is an error, not a silence.
+EFFECT = {
+    "model.heads": (lambda w, c: w["transformer"], "a Transformer (model.arch=transformer)"),
+    "model.rule": (lambda w, c: not w["transformer"], "recurrent and depth models, not a Transformer"),
+    "model.residual": (lambda w, c: w["rnn"], "recurrent models (model.arch=rnn, not at depth)"),
+    "model.residual_from": (lambda w, c: w["seq2seq"] and w["rnn"] and c.model.residual,
+                            "a recurrent seq2seq model with model.residual=true"),
+    **{f"model.{k}": (lambda w, c: w["seq2seq"] and w["rnn"], "a recurrent seq2seq model (data.task=translate "
+                      "or numbers, model.arch=rnn)")
+       for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "tie_embeddings",
+                 "init_range", "layer_norm")},
+    "model.arch": (lambda w, c: not w["depth"], "sequence models, not a depth stack (model.axis=depth)"),
+    "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
+    **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],
+                      "a recurrent model along time (not seq2seq) or a depth stack")
+       for k in ("chrono", "carry", "init")},
+    "data.image_size": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
+    "data.length": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
+    **{f"data.{k}": (lambda w, c: c.data.task in ("copy", "selective_copy"), "copy and selective_copy")
+       for k in ("k", "symbols")},
+    "data.epoch_batches": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
+    "data.path": (lambda w, c: c.data.task in ("lm", "translate"), "lm and translate"),
+    "data.batch_size": (lambda w, c: not w["seq2seq"], "every task but translate and numbers (data.batch_tokens)"),
+    **{f"data.{k}": (lambda w, c: w["seq2seq"], "translate and numbers")
+       for k in ("lang", "vocab_size", "batch_tokens", "max_len", "tokenizer")},
+    **{f"data.{k}": (lambda w, c: c.data.task == "translate", "translate")
+       for k in ("src_lang", "train_file", "dev_file", "test_file")},
+    "data.numbers_high": (lambda w, c: c.data.task == "numbers", "numbers"),
+    "optim.momentum": (lambda w, c: c.optim.name == "sgd", "optim.name=sgd"),
+    **{f"optim.{k}": (lambda w, c: c.optim.schedule == "halving", "optim.schedule=halving")
+       for k in ("halve_after", "halve_every")},
+    "optim.label_smoothing": (lambda w, c: w["seq2seq"], "translate and numbers"),
+    "optim.range_from": (lambda w, c: c.optim.schedule == "range", "optim.schedule=range"),
+}
+
+
+def validate(cfg: Config) -> Config:
+    """Every value in its range and every choice among its options, or ConfigError naming the key."""
+    if cfg.data.task not in TASKS:
+        raise ConfigError(f"data.task: unknown task {cfg.data.task!r}; choose one of {', '.join(TASKS)}")
+    for name, (ok, what) in RANGES.items():
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if not ok(value):
+            raise ConfigError(f"{name}={value!r}: must be {what}")
+    where, default = _where(cfg), Config()
+    for name, (reads, who) in EFFECT.items():
+        section, key = name.split(".")
+        value = getattr(getattr(cfg, section), key)
+        if value != getattr(getattr(default, section), key) and not reads(where, cfg):
+            raise ConfigError(f"{name}={value!r} has no effect here: only {who} read it "
+                              f"(data.task={cfg.data.task}, model.arch={cfg.model.arch})")
+    from .init import CARRY_RULES
+    from .rules import RULES
+
+    for key in ("chrono", "carry"):
+        if getattr(cfg.model, key) and cfg.model.rule not in CARRY_RULES:
+            raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(CARRY_RULES)}); "
+                              f"model.rule is {cfg.model.rule}")
+    if cfg.model.chrono and cfg.model.carry:
+        raise ConfigError("model.chrono and model.carry both set the initial carry: choose one")
+    if cfg.model.init != "default" and cfg.model.rule in RULES and not RULES[cfg.model.rule].reads_state:
+        raise ConfigError(f"model.init={cfg.model.init}: {cfg.model.rule} has no stream matrix (its gates read "
+                          "only the input)")
+    if cfg.model.layers == 0 and not _where(cfg)["depth"]:
+        raise ConfigError("model.layers=0: only a depth stack (model.axis=depth) can have no blocks")
+    if cfg.train.average_last > cfg.train.keep:
+        raise ConfigError(f"train.average_last={cfg.train.average_last}: more than the train.keep="
+                          f"{cfg.train.keep} checkpoints that are kept")
+    if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
+        raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
+                          "is measured by its loss (train.select=loss)")
+    return cfg
+
+
+def parse_override(item: str) -> tuple[str, str, object]:
+    """'model.hidden=128' -> ('model', 'hidden', 128); the value is read as TOML, else as a string."""
+    if "=" not in item or "." not in item.split("=", 1)[0]:
+        raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. model.hidden=128")
+    path, text = item.split("=", 1)
+    section, key = path.split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {text}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = text
+    return section.strip(), key.strip(), value
+
+
+def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
+    """The config in a TOML file (or the defaults when None), with section.key=value overrides applied."""
+    raw: dict = {}
+    if path is not None:
+        path = Path(path)
+        if not path.exists() and path.suffix == "" and (RECIPES / f"{path}.toml").exists():
+            path = RECIPES / f"{path}.toml"  # a shipped recipe, by name
+        if not path.exists():
+            raise ConfigError(f"{path}: no such config file (nor a shipped recipe: {', '.join(recipes())})")
+        try:
+            raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    for item in overrides:
+        section, key, value = parse_override(item)
+        raw.setdefault(section, {})[key] = value
+    return from_dict(raw)
+
+
+def recipes() -> list[str]:
+    """The names of the shipped configs."""
+    return sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
+def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:
+    """'section.key: a -> b' for every key that differs, except those in ignore.
+
+    A key one side lacks counts as its default: a run saved before a key existed still resumes.
+    """
+    defaults, out = Config().to_dict(), []
+    for section in a.keys() | b.keys():
+        for key in (a.get(section, {}).keys() | b.get(section, {}).keys()):
+            name, default = f"{section}.{key}", defaults.get(section, {}).get(key)
+            va, vb = a.get(section, {}).get(key, default), b.get(section, {}).get(key, default)
+            if name not in ignore and va != vb:
+                out.append(f"{name}: {va!r} -> {vb!r}")
+    return sorted(out)

@@ -1,0 +1,33 @@
+"""One device resolution for every entry point: `train.device`, `translate/eval/bench --device`, `Translator`.
+
+    resolve_device("auto") -> cuda (cuda:LOCAL_RANK under torchrun) when a GPU is here, else cpu
+
+A name that is not a device, a device kind rot90 does not run on, or a CUDA device this machine
+lacks is one ArgumentError whose message starts with `what` (the key or flag the user wrote).
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+
+from .errors import ArgumentError
+
+
+def resolve_device(name: str | torch.device = "auto", what: str = "device") -> torch.device:
+    if isinstance(name, torch.device):
+        name = str(name)
+    if name == "auto":
+        name = "cuda" if torch.cuda.is_available() else "cpu"
+    if name == "cuda":
+        name = f"cuda:{int(os.environ.get('LOCAL_RANK', 0))}"
+    try:
+        device = torch.device(name)
+    except RuntimeError:
+        device = None
+    if device is None or device.type not in ("cpu", "cuda"):
+        raise ArgumentError(f"{what}={name!r}: choose auto, cpu, cuda or cuda:N")
+    if device.type == "cuda" and not (torch.cuda.is_available() and (device.index or 0) < torch.cuda.device_count()):
+        raise ArgumentError(f"{what}={name!r}: no such CUDA device on this machine")
+    return device

@@ -1,0 +1,56 @@
+"""The one atomic writer: a file is either its old self or its new self, never a torn one.
+
+Checkpoints, exports, configs, corpora, reports, figures and the compiled kernel's cache all
+go through `atomic_write`: the content is written to a temporary name in the same folder,
+flushed and fsynced, then renamed into place. A kill at any moment leaves the old file (or
+none) and, at worst, a temporary file whose name says whose it is (`.NAME.rot90-tmp-XXXX`).
+The new file gets the permissions a plain `open(path, "w")` would give (0666 less the
+umask), not mkstemp's private 0600: an exported model is meant to be read by colleagues.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+from typing import BinaryIO
+
+TMP_MARK = ".rot90-tmp-"  # in every temporary name: clean-up removes only files that carry it
+
+
+def _umask() -> int:
+    mask = os.umask(0)  # the only portable way to read it is to set it, then put it back
+    os.umask(mask)
+    return mask
+
+
+def atomic_write(path: str | Path, content: bytes | str | Callable[[BinaryIO], object]) -> Path:
+    """Write `content` (bytes, UTF-8 text, or a function given the open binary file) to path atomically.
+
+    The function may also write by name, to f.name (for writers that take a path, like safetensors').
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}{TMP_MARK}")
+    os.close(fd)
+    try:
+        with open(tmp, "wb") as f:
+            if callable(content):
+                content(f)
+            else:
+                f.write(content.encode("utf-8") if isinstance(content, str) else content)
+            f.flush()
+            if hasattr(os, "fchmod"):
+                os.fchmod(f.fileno(), 0o666 & ~_umask())
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return path
+
+
+def partial_writes(folder: Path) -> list[Path]:
+    """Temporary files of atomic writes that a kill interrupted, in folder (not below it)."""
+    return [p for p in Path(folder).glob(f".*{TMP_MARK}*") if p.is_file()] if Path(folder).is_dir() else []

@@ -1,0 +1,35 @@
+"""Composing a run: a config's task handed to the trainer. The one place where the two meet.
+
+    train(cfg, out)        what `rot90 train CONFIG --out DIR` does
+    lr_find(cfg, out)      what `rot90 lr-find CONFIG --out DIR` does
+
+The trainer (rot90.train) knows the Task interface and never imports a task; the tasks
+(rot90.tasks) know the config and the models and never import the trainer.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch.distributed as dist
+
+from .config import Config
+from .tasks import make_task
+from .train import lrfind
+from .train.trainer import Trainer
+
+
+def train(cfg: Config, out: Path, force: bool = False, log=print) -> dict:
+    """Train cfg's task into the run folder out (resuming it when it holds a checkpoint); the final TrainState."""
+    task = make_task(cfg)  # bad data fails here, before the run folder records anything
+    trainer = Trainer(cfg, out, force, log)
+    try:
+        return trainer.run(task)
+    finally:
+        if trainer.world > 1 and dist.is_initialized():
+            dist.destroy_process_group()
+
+
+def lr_find(cfg: Config, out: Path, log=print, force: bool = False) -> dict:
+    """The learning-rate range test of cfg (rot90.train.lrfind.range_config) on its task, into out."""
+    return lrfind.lr_find(make_task(cfg), cfg, out, log=log, force=force)
