@@ -47,3 +47,11 @@ def test_nothing_imports_the_package_root_and_the_engine_no_task():
     for m in train:
         assert not {i for i in graph.find_modules_directly_imported_by(m) if i.startswith(("rot90.tasks", "rot90.lab",
                                                                                             "rot90.cli"))}, m
+
+
+def test_no_import_cycle_anywhere():
+    """Not between siblings (the contract) and not between a package and its own modules either."""
+    graph = grimp.build_graph("rot90")
+    cycles = [(a, b) for a in sorted(graph.modules) for b in graph.find_modules_directly_imported_by(a)
+              if graph.chain_exists(importer=b, imported=a)]
+    assert cycles == []

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..models.build import depth_model
 from ..runs import derive_seed
-from . import Task, _share
+from .base import Task, _share
 
 
 class ImageTask(Task):

@@ -13,7 +13,7 @@ from ..config import Config
 from ..data.io import DataError
 from ..data.tokenize import CharTokenizer
 from ..runs import derive_seed
-from . import Task, _share
+from .base import Task, _share
 
 
 class CharLMTask(Task):

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..data.synthetic import adding_task, copy_task, selective_copy
 from ..runs import derive_seed
-from . import Task, _share
+from .base import Task, _share
 
 
 class MemoryTask(Task):

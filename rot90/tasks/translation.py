@@ -14,7 +14,7 @@ from ..data.io import DataError
 from ..extras import need
 from ..models.build import seq2seq_model
 from ..tokens import PAD
-from . import Task, warn
+from .base import Task, warn
 
 
 class TranslationTask(Task):
