@@ -10,6 +10,14 @@ from .scan import scan
 from .version import __version__
 
 
+def __getattr__(name: str):
+    if name == "Translator":  # imported when first used: it needs the data and search modules, the layers do not
+        from .translate import Translator
+
+        return Translator
+    raise AttributeError(f"module 'rot90' has no attribute {name!r}")
+
+
 def load(folder):
     """(model, info) from a folder written by `rot90 train` (the run folder or its export/)."""
     from .export import load_export
@@ -18,4 +26,4 @@ def load(folder):
 
 
 __all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "load",
-           "__version__"]
+           "Translator", "__version__"]

@@ -1,12 +1,15 @@
-"""The `rot90` command. Bad input gets one line on stderr and exit code 2, never a traceback."""
+"""The `rot90` command. Exit codes: 0 done; 1 a run or check that failed (a diverged run, `rot90 check` above its
+bounds); 2 bad input, said in one line on stderr, never a traceback."""
 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 import time
 
+from .errors import RunFailed
 from .extras import MissingExtra
 
 
@@ -39,10 +42,6 @@ def cmd_check(args) -> int:
 
 def cmd_bench(args) -> int:
     from .lab.bench import BenchConfig, plot, run, table, write_json
-    for name, v in [("--batch", args.batch), ("--width", args.width), ("--repeats", args.repeats)] + [
-            ("--lengths", t) for t in args.lengths]:
-        if v < 1:
-            raise UsageError(f"{name} must be >= 1, got {v}")
     cfg = BenchConfig(batch=args.batch, width=args.width, lengths=args.lengths, repeats=args.repeats,
                       warmup=args.warmup, device=args.device, budget_s=args.budget, contenders=args.only,
                       reuse_memory=not args.no_reuse_memory)
@@ -107,6 +106,17 @@ def cmd_train(args) -> int:
     return 0
 
 
+def cmd_configs(args) -> int:
+    from .config import RECIPES, recipe_summary, recipes
+
+    names = recipes()
+    width = max(map(len, names))
+    for name in names:
+        print(f"{name:<{width}}  {recipe_summary(name)}")
+    print(f"\n{len(names)} recipes in {RECIPES}: rot90 train NAME --out DIR (--set section.key=value to change one)")
+    return 0
+
+
 def cmd_lr_find(args) -> int:
     from pathlib import Path
 
@@ -161,8 +171,6 @@ def cmd_eval(args) -> int:
 
     from .translate import evaluate
 
-    if args.batch < 1 or args.beam < 1:
-        raise UsageError(f"--batch and --beam must be >= 1, got {args.batch} and {args.beam}")
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
                  limit=args.limit, device=args.device)
     print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
@@ -287,6 +295,9 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
     t.set_defaults(func=cmd_train)
 
+    cf = sub.add_parser("configs", help="the shipped recipes, one line each (rot90 train NAME takes one by name)")
+    cf.set_defaults(func=cmd_configs)
+
     lf = sub.add_parser("lr-find", help="the learning-rate range test of a config: loss against a rising rate")
     shared(lf, "config")
     lf.add_argument("--out", required=True, help="the run folder; lr_find.json and lr_find.png are written there")
@@ -346,15 +357,41 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+_finite = math.isfinite
+# Every number a command takes, checked before the command does anything: flag -> (test, what it must be).
+NUMBERS = {
+    **{k: (lambda v: v >= 1, ">= 1") for k in ("beam", "nbest", "batch", "width", "repeats", "lengths",
+                                                "last")},
+    **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed")},
+    "alpha": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
+    "max_ratio": (lambda v: _finite(v) and v > 0, "finite and > 0"),
+    "budget": (lambda v: _finite(v) and v > 0, "finite and > 0"),
+}
+
+
+def check_numbers(args: argparse.Namespace):
+    """Each number of args in its range (NUMBERS), and --nbest within --beam, or UsageError naming the flag."""
+    for key, (ok, what) in NUMBERS.items():
+        for v in (lambda x: x if isinstance(x, list) else [x])(getattr(args, key, None)):
+            if v is not None and not ok(v):
+                raise UsageError(f"--{key.replace('_', '-')} must be {what}, got {v}")
+    if getattr(args, "nbest", 1) > getattr(args, "beam", 1):
+        raise UsageError(f"--nbest {args.nbest}: at most --beam ({args.beam}) hypotheses are kept")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with one line on bad arguments
     try:
+        check_numbers(args)
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`rot90 translate | head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())  # so that the interpreter's final flush does not complain
         return 0
+    except RunFailed as e:  # the input was fine; the run failed (exit codes: 0 ok, 1 failed, 2 bad input)
+        print(f"rot90 {args.command}: failed: {e}", file=sys.stderr)
+        return 1
     except (UsageError, ValueError, OSError, MissingExtra) as e:
         print(f"rot90 {args.command}: error: {e}", file=sys.stderr)
         return 2

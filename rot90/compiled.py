@@ -24,7 +24,8 @@ Why not torch.utils.cpp_extension: it compiles torch's headers and pybind11 (abo
 on two cores) and needs ninja; these kernels need neither, only pointers, and build in about
 a second. The shared object is cached in $ROT90_CACHE (default ~/.cache/rot90) under a key of
 the source, the compiler, its flags and what -march=native means on this CPU, so one cache
-shared by two machines never serves code a CPU cannot run. Where no compiler is found,
+shared by two machines never serves code a CPU cannot run; beside it its SHA-256, checked before
+every load (a damaged library is built again, never loaded). Where no compiler is found,
 `available()` is False, the reason is logged once, and scan's "auto" uses a PyTorch method.
 """
 
@@ -37,7 +38,6 @@ import os
 import platform
 import shutil
 import subprocess
-import tempfile
 from functools import cache
 from pathlib import Path
 
@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from .errors import ArgumentError
-from .files import TMP_MARK
+from .files import atomic_write
 from .rules import Rule, get_rule, stream
 
 log = logging.getLogger("rot90")
@@ -84,24 +84,45 @@ def _library() -> ctypes.CDLL | str:
     src = SOURCE.read_bytes()
     key = hashlib.sha256(src + " ".join([cc, *FLAGS]).encode() + _cpu_target(cc).encode()).hexdigest()[:16]
     target = cache_dir() / f"scan-{key}.so"
-    if not target.exists():
+    stamp = target.with_name(target.name + ".sha256")  # the library's digest, written after it
+    if target.exists() and not _intact(target, stamp):
+        log.warning("rot90: the cached kernel %s does not match its digest (damaged, or written by an earlier "
+                    "version); building it again", target)
+    if not _intact(target, stamp):
         try:
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(suffix=".so", prefix=f".{target.name}{TMP_MARK}", dir=target.parent)
+            atomic_write(target, lambda f: _compile(cc, f.name))  # on disk and synced before it is named
+            atomic_write(stamp, _sha256(target) + "\n")
+        except _BuildError as e:
+            return str(e)
         except OSError as e:
             return f"cannot write the kernel cache {target.parent}: {e}"
-        os.close(fd)
-        try:
-            r = subprocess.run([cc, *FLAGS, "-o", tmp, str(SOURCE)], capture_output=True, text=True, timeout=120)
-            if r.returncode != 0:
-                return f"{cc} failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}"
-            with open(tmp, "rb") as f:  # on disk before it is named: a crash never leaves a torn library
-                os.fsync(f.fileno())
-            os.replace(tmp, target)
-        finally:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-    return ctypes.CDLL(str(target))
+    try:
+        return ctypes.CDLL(str(target))
+    except OSError as e:
+        return f"{target} does not load ({e})"
+
+
+class _BuildError(Exception):
+    pass
+
+
+def _compile(cc: str, out: str):
+    r = subprocess.run([cc, *FLAGS, "-o", out, str(SOURCE)], capture_output=True, text=True, timeout=120)
+    if r.returncode != 0:
+        raise _BuildError(f"{cc} failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def _intact(library: Path, stamp: Path) -> bool:
+    """The library is there and its bytes are the ones built: a truncated or flipped file is never loaded (a
+    damaged shared object can kill the process on load, past any except)."""
+    try:
+        return library.exists() and stamp.read_text().strip() == _sha256(library)
+    except OSError:
+        return False
 
 
 @torch.compiler.assume_constant_result  # torch.compile reads the answer; it does not trace the build

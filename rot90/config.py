@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import itertools
 import math
 import tomllib
 import types
@@ -19,6 +20,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 RECIPES = Path(__file__).with_name("configs")  # the shipped configs: `rot90 train recurrent-nmt` takes one by name
+
+
+MAX_CONFIG = 1 << 20  # bytes: a config is a page of keys; /dev/zero or a FIFO is refused, not read for ever
 
 
 class ConfigError(ValueError):
@@ -172,14 +176,16 @@ def from_dict(raw: dict) -> Config:
 # Ranges and choices, checked before anything is written: key -> (test, what it must be).
 _finite = math.isfinite
 RANGES = {
-    **{f"data.{k}": (lambda v: v >= 1, ">= 1") for k in ("length", "batch_size", "symbols", "k", "epoch_batches",
-                                                          "vocab_size", "batch_tokens", "max_len", "numbers_high")},
+    **{f"data.{k}": (lambda v: v >= 1, ">= 1") for k in ("length", "batch_size", "symbols", "k", "vocab_size",
+                                                          "batch_tokens", "max_len", "numbers_high")},
+    "data.epoch_batches": (lambda v: 1 <= v <= 10**7, "in [1, 10^7] (an epoch's plan is a list of that length)"),
     "data.workers": (lambda v: v >= 0, ">= 0"),
     **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads")},
-    "model.layers": (lambda v: v >= 0, ">= 0 (0: a depth stack of no blocks, the linear classifier)"),
+    "model.layers": (lambda v: 0 <= v <= 10**4, "in [0, 10^4] (0: a depth stack of no blocks, the linear classifier)"),
     "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
     "model.init": (lambda v: v in ("default", "orthogonal", "identity"), "default, orthogonal or identity"),
-    "data.image_size": (lambda v: v >= 0, ">= 0"),
+    "data.image_size": (lambda v: 0 <= v <= 256, "in [0, 256] (0: native; the images are 8 or 28 pixels a side)"),
+    "train.seed": (lambda v: 0 <= v < 2**40, "in [0, 2^40) (each random stream's seed is derived from it)"),
     **{f"model.{k}": (lambda v: v >= 0, ">= 0") for k in ("embed", "residual_from", "chrono")},
     "model.dropout": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "model.init_range": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
@@ -272,6 +278,9 @@ def validate(cfg: Config) -> Config:
     from .init import CARRY_RULES
     from .rules import RULES
 
+    if cfg.model.rule not in RULES:
+        raise ConfigError(f"model.rule: unknown rule {cfg.model.rule!r}; choose one of {', '.join(RULES)}")
+
     for key in ("chrono", "carry"):
         if getattr(cfg.model, key) and cfg.model.rule not in CARRY_RULES:
             raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(CARRY_RULES)}); "
@@ -286,6 +295,17 @@ def validate(cfg: Config) -> Config:
     if cfg.train.average_last > cfg.train.keep:
         raise ConfigError(f"train.average_last={cfg.train.average_last}: more than the train.keep="
                           f"{cfg.train.keep} checkpoints that are kept")
+    if cfg.train.average_last > -(-cfg.train.steps // cfg.train.checkpoint_every) and not cfg.train.time_budget:
+        raise ConfigError(f"train.average_last={cfg.train.average_last}: a run of train.steps={cfg.train.steps} "
+                          f"writes {-(-cfg.train.steps // cfg.train.checkpoint_every)} checkpoints "
+                          f"(train.checkpoint_every={cfg.train.checkpoint_every})")
+    if cfg.train.patience and not cfg.train.eval_every:
+        raise ConfigError(f"train.patience={cfg.train.patience} has no effect without evaluations: set "
+                          "train.eval_every")
+    seq2seq_layers = cfg.model.layers if _where(cfg)["seq2seq"] and cfg.model.arch == "rnn" else None
+    if cfg.model.residual and seq2seq_layers is not None and cfg.model.residual_from >= seq2seq_layers:
+        raise ConfigError(f"model.residual_from={cfg.model.residual_from}: the stack has layers 0 .. "
+                          f"{seq2seq_layers - 1}, so no residual connection would be made")
     if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
         raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
                           "is measured by its loss (train.select=loss)")
@@ -294,6 +314,8 @@ def validate(cfg: Config) -> Config:
 
 def parse_override(item: str) -> tuple[str, str, object]:
     """'model.hidden=128' -> ('model', 'hidden', 128); the value is read as TOML, else as a string."""
+    if "\n" in item or "\r" in item:
+        raise ConfigError(f"--set {item!r}: one assignment per --set, on one line")
     if "=" not in item or "." not in item.split("=", 1)[0]:
         raise ConfigError(f"--set {item!r}: expected section.key=value, e.g. model.hidden=128")
     path, text = item.split("=", 1)
@@ -314,6 +336,8 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
             path = RECIPES / f"{path}.toml"  # a shipped recipe, by name
         if not path.exists():
             raise ConfigError(f"{path}: no such config file (nor a shipped recipe: {', '.join(recipes())})")
+        if not path.is_file() or path.stat().st_size > MAX_CONFIG:
+            raise ConfigError(f"{path}: not a config file (a regular file of at most {MAX_CONFIG >> 10} KiB)")
         try:
             raw = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
@@ -327,6 +351,13 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
 def recipes() -> list[str]:
     """The names of the shipped configs."""
     return sorted(p.stem for p in RECIPES.glob("*.toml"))
+
+
+def recipe_summary(name: str, width: int = 100) -> str:
+    """A shipped config's opening comment, what it is for, cut to one line of at most `width` characters."""
+    lines = (RECIPES / f"{name}.toml").read_text(encoding="utf-8").split("\n")
+    comment = " ".join(line.lstrip("# ").strip() for line in itertools.takewhile(lambda x: x.startswith("#"), lines))
+    return comment if len(comment) <= width else comment[:width - 1].rsplit(" ", 1)[0] + " …"
 
 
 def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:

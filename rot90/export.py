@@ -18,7 +18,7 @@ from pathlib import Path
 import torch
 
 from .extras import need
-from .files import atomic_write
+from .files import atomic_write, digest
 from .runs import RunFolder
 
 
@@ -28,7 +28,8 @@ def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: P
     save_model = need("safetensors.torch", "train").save_model
 
     # save_model stores tied weights once (one tensor for the shared pair); it writes by name
-    atomic_write(folder / "model.safetensors", lambda f: save_model(model, f.name))
+    fingerprint = {"rot90_digest": digest(model.state_dict())}  # checked by load_export: a flipped bit is refused
+    atomic_write(folder / "model.safetensors", lambda f: save_model(model, f.name, metadata=fingerprint))
     if tokenizer_file is not None:
         atomic_write(folder / tokenizer_file.name, tokenizer_file.read_bytes())
     atomic_write(folder / "config.json", json.dumps({"config": config, **(extra or {})}, indent=1))
@@ -63,6 +64,7 @@ def load_export(folder: str | Path):
     try:
         with safe_open(str(weights), framework="pt") as f:
             stored = {k: tuple(f.get_slice(k).get_shape()) for k in f.keys()}  # noqa: SIM118 - not a dict
+            recorded = (f.metadata() or {}).get("rot90_digest")  # (exports of earlier versions have none)
     except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
         raise ValueError(f"{weights}: damaged or not a safetensors file ({str(e).splitlines()[0][:120]})") from None
     # Tied weights are stored once (safetensors' save_model): every stored tensor must fit, none may be extra.
@@ -76,4 +78,6 @@ def load_export(folder: str | Path):
     if missing or unexpected:
         raise ValueError(f"{folder}: weights do not fit the model its config describes "
                          f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
+    if recorded is not None and recorded != digest(model.state_dict()):
+        raise ValueError(f"{weights}: damaged: the weights do not match the digest written with them")
     return model.eval(), info

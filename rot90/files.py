@@ -4,12 +4,16 @@ Checkpoints, exports, configs, corpora, reports, figures and the compiled kernel
 go through `atomic_write`: the content is written to a temporary name in the same folder,
 flushed and fsynced, then renamed into place. A kill at any moment leaves the old file (or
 none) and, at worst, a temporary file whose name says whose it is (`.NAME.rot90-tmp-XXXX`).
-The new file gets the permissions a plain `open(path, "w")` would give (0666 less the
-umask), not mkstemp's private 0600: an exported model is meant to be read by colleagues.
+The new file gets the permissions a plain `open(path, "w")` would give (0666 less the umask),
+not mkstemp's private 0600: an exported model is meant to be read by colleagues.
+
+`digest(obj)` fingerprints what a checkpoint or an export holds, so that a bit flipped on disk
+is found on load instead of trained on.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tempfile
 from collections.abc import Callable
@@ -40,9 +44,9 @@ def atomic_write(path: str | Path, content: bytes | str | Callable[[BinaryIO], o
                 content(f)
             else:
                 f.write(content.encode("utf-8") if isinstance(content, str) else content)
-            f.flush()
-            if hasattr(os, "fchmod"):
-                os.fchmod(f.fileno(), 0o666 & ~_umask())
+        # by name, not through f: a writer that writes by name may have put a new file there (safetensors does)
+        os.chmod(tmp, 0o666 & ~_umask())
+        with open(tmp, "rb") as f:
             os.fsync(f.fileno())
         os.replace(tmp, path)
     finally:
@@ -54,3 +58,33 @@ def atomic_write(path: str | Path, content: bytes | str | Callable[[BinaryIO], o
 def partial_writes(folder: Path) -> list[Path]:
     """Temporary files of atomic writes that a kill interrupted, in folder (not below it)."""
     return [p for p in Path(folder).glob(f".*{TMP_MARK}*") if p.is_file()] if Path(folder).is_dir() else []
+
+
+def digest(obj) -> str:
+    """A BLAKE2b fingerprint of a nest of dicts, lists, tuples, tensors and plain values: every tensor's dtype, shape
+    and bytes, every other value's repr, in a fixed order (dict keys sorted)."""
+    import torch
+
+    h = hashlib.blake2b(digest_size=20)
+
+    def walk(x):
+        if isinstance(x, torch.Tensor):
+            t = x.detach().cpu().contiguous().reshape(-1)
+            h.update(f"T{t.dtype}{tuple(x.shape)}".encode())
+            h.update(t.view(torch.uint8).numpy() if t.numel() else b"")
+        elif isinstance(x, dict):
+            h.update(b"{")
+            for k in sorted(x, key=repr):
+                h.update(repr(k).encode())
+                walk(x[k])
+            h.update(b"}")
+        elif isinstance(x, (list, tuple)):
+            h.update(b"[")
+            for v in x:
+                walk(v)
+            h.update(b"]")
+        else:
+            h.update(repr(x).encode())
+
+    walk(obj)
+    return h.hexdigest()

@@ -36,7 +36,7 @@ def carry_init(module, f0: float | torch.Tensor):
                          f"choose one of {', '.join(_CARRY)}")
     chunk, sign, gate = _CARRY[module.rule.name]
     H = module.hidden_size
-    f0 = torch.as_tensor(f0, dtype=torch.float64).expand(H)
+    f0 = torch.as_tensor(f0, dtype=torch.float64, device="cpu").expand(H)  # values on the host, whatever the default
     if not bool(((f0 > 0) & (f0 < 1)).all()):
         raise ValueError("carry_init: f0 must lie strictly between 0 and 1 (f = 1 is the resnet rule)")
     logit = torch.log(f0) - torch.log1p(-f0)  # f0 = σ(logit)
@@ -60,7 +60,7 @@ def chrono_init(module, T: int):
     from U(1, T - 1) (the forget bias log τ), so that units remember for up to T steps instead of
     f = sigmoid(1) = 0.73 for every unit (a gradient that decays as 0.73^k is 1e-14 after 100 steps).
     Any gated rule: the LSTM of the paper, and the same carries for GRU, Highway, minLSTM, minGRU."""
-    tau = torch.empty(module.hidden_size, dtype=torch.float64).uniform_(1, max(T - 1, 2))
+    tau = torch.empty(module.hidden_size, dtype=torch.float64, device="cpu").uniform_(1, max(T - 1, 2))
     return carry_init(module, tau / (1 + tau))
 
 

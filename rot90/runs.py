@@ -6,12 +6,15 @@
     DIR/export/          model.safetensors + config.json (+ tokenizer): what rot90.load reads
     DIR/result.json      an experiment's summary of the run (rot90 experiment)
     DIR/.lock            held while a run trains there
+    DIR/.rot90-run       says the folder is a run's: rot90 writes, cleans up and moves files only in such a folder
+    DIR/previous-TIME/   what `--force` moved aside: an earlier run of another config
 """
 
 from __future__ import annotations
 
 import gzip
 import json
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -29,6 +32,24 @@ class RunFolder:
     export = property(lambda self: self.root / "export")
     result = property(lambda self: self.root / "result.json")
     lock = property(lambda self: self.root / ".lock")
+    marker = property(lambda self: self.root / ".rot90-run")
+
+    def is_run(self) -> bool:
+        """The folder is a rot90 run's (marked; a .lock: a run of an earlier version, which wrote no mark)."""
+        return self.marker.exists() or self.lock.exists()
+
+    def set_aside(self) -> Path:
+        """Move the run's files (config, metrics, checkpoints, export, TensorBoard logs) into previous-TIME/, for
+        `--force`: nothing of an earlier run is deleted. Returns the folder they are in now."""
+        aside = self.root / time.strftime("previous-%Y%m%d-%H%M%S")
+        n = 1
+        while aside.exists():
+            aside, n = self.root / f"{time.strftime('previous-%Y%m%d-%H%M%S')}-{n}", n + 1
+        aside.mkdir()
+        for path in (self.config, self.metrics, self.ckpt, self.export, self.root / "tensorboard"):
+            if path.exists():
+                path.rename(aside / path.name)
+        return aside
 
     def has_metrics(self) -> bool:
         return self.metrics.exists() or self.metrics.with_suffix(".jsonl.gz").exists()

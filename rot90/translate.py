@@ -24,6 +24,7 @@ import torch
 from .data.io import DataError, corpus_files, corpus_split
 from .data.tokenize import SentencePiece, check_hash
 from .devices import resolve_device
+from .errors import ArgumentError
 from .export import load_export
 from .extras import need
 from .models.search import beam_search
@@ -32,6 +33,19 @@ from .tasks.translation import teacher_forced_nll
 
 
 class Translator:
+    """A trained translation model, from Python:
+
+        tr = rot90.Translator.load("runs/my-model")          # a run folder of rot90 train, or its export/
+        tr.translate("Open the file")                        # -> "Ouvrez le fichier"
+        tr.translate(["Open", "Save as"], beam=5)            # -> a list, in the same order
+        tr.translate("Open", nbest=3)                        # -> [(text, score), ...], best first
+    """
+
+    @classmethod
+    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Translator:
+        """The model exported in path, on device (None: a GPU when there is one, else the CPU)."""
+        return cls(path, "auto" if device is None else device)
+
     def __init__(self, folder: str | Path, device: str | torch.device = "auto"):
         self.device = resolve_device(device, "--device")
         self.model, self.info = load_export(folder)
@@ -44,8 +58,11 @@ class Translator:
         except (OSError, RuntimeError) as e:
             raise DataError(f"{export / 'sentencepiece.model'}: not a SentencePiece model "
                             f"({str(e).splitlines()[0][:120] if str(e) else type(e).__name__})") from None
-        check_hash(self.info["vocab_hash"], self.tokenizer)
-        self.max_len = self.info["config"]["data"]["max_len"]
+        try:
+            check_hash(self.info["vocab_hash"], self.tokenizer)
+            self.max_len = self.info["config"]["data"]["max_len"]
+        except (KeyError, TypeError) as e:
+            raise DataError(f"{export / 'config.json'}: not a rot90 translation export (no {e})") from None
         self.split = 0  # lines longer than max_len, translated in pieces so far
 
     def pieces(self, line: str, where: str = "", warn: bool = True) -> list[list[int]]:
@@ -70,7 +87,7 @@ class Translator:
         """Lines in, n-best (text, score) lists out; a long line's pieces are translated and joined in order
         (the k-th hypotheses of its pieces joined, scores summed)."""
         pieces = [self.pieces(line, where[i] if where else "", warn) for i, line in enumerate(lines)]
-        flat = self.translate([p for ps in pieces for p in ps], **kw)
+        flat = self.translate_ids([p for ps in pieces for p in ps], **kw)
         out, k = [], 0
         for ps in pieces:
             hyps, k = flat[k:k + len(ps)], k + len(ps)
@@ -79,10 +96,26 @@ class Translator:
                          sum(h[min(j, len(h) - 1)][1] for h in hyps)) for j in range(n)])
         return out
 
+    def translate(self, text: str | list[str], beam: int = 5, nbest: int = 1, alpha: float = 0.6,
+                  max_ratio: float = 2.0):
+        """A line -> its translation; a list of lines -> a list of translations. With nbest > 1, each line's
+        n best (text, score) pairs instead, best first (score: log-probability with the GNMT length penalty)."""
+        lines = [text] if isinstance(text, str) else list(text)
+        if not all(isinstance(line, str) for line in lines):
+            raise ArgumentError(f"translate: a string or a list of strings, got {type(text).__name__}")
+        hyps = self.translate_lines([line.strip() for line in lines], warn=False, beam=beam, nbest=nbest,
+                                    alpha=alpha, max_ratio=max_ratio)
+        out = [h[0][0] for h in hyps] if nbest == 1 else hyps
+        return out[0] if isinstance(text, str) else out
+
     @torch.no_grad()
-    def translate(self, ids: list[list[int]], beam: int = 5, nbest: int = 1, alpha: float = 0.6,
-                  max_ratio: float = 2.0) -> list[list[tuple[str, float]]]:
+    def translate_ids(self, ids: list[list[int]], beam: int = 5, nbest: int = 1, alpha: float = 0.6,
+                      max_ratio: float = 2.0) -> list[list[tuple[str, float]]]:
         """Token lists in, n-best (text, score) lists out, in the same order; empty input -> [("", 0)]."""
+        if not (beam >= 1 and 1 <= nbest <= beam and math.isfinite(alpha) and alpha >= 0
+                and math.isfinite(max_ratio) and max_ratio > 0):
+            raise ArgumentError(f"translate: need beam >= 1, 1 <= nbest <= beam, finite alpha >= 0 and max_ratio > "
+                                f"0; got beam={beam}, nbest={nbest}, alpha={alpha}, max_ratio={max_ratio}")
         out: list = [[("", 0.0)] for _ in ids]
         todo = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
         if not todo:
@@ -97,11 +130,17 @@ class Translator:
         return out
 
 
+MAX_LINE = 1 << 20  # bytes: a line longer than this is refused, not read into memory without end (/dev/zero)
+
+
 def read_utf8_lines(stream, name: str):
-    """Lines of a binary stream as text; DataError naming the line that is not UTF-8."""
-    for n, raw in enumerate(stream, 1):
+    """Lines of a binary stream as text; DataError naming the line that is not UTF-8, or too long."""
+    # binary lines end at b"\n" only, never at U+2028 and the like
+    for n, raw in enumerate(iter(lambda: stream.readline(MAX_LINE + 1), b""), 1):
+        if len(raw) > MAX_LINE:
+            raise DataError(f"{name}:{n}: a line of more than {MAX_LINE >> 20} MiB")
         try:
-            yield raw.decode("utf-8").rstrip("\r\n")
+            yield raw.decode("utf-8-sig" if n == 1 else "utf-8").rstrip("\r\n")
         except UnicodeDecodeError:
             raise DataError(f"{name}:{n}: not UTF-8") from None
 
@@ -169,7 +208,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
     # Perplexity by teacher forcing, on sources and references cut to the training length.
     pairs_ids = [(s[: tr.max_len], tr.tokenizer.encode(t)[: tr.max_len]) for s, (_, t) in zip(srcs, pairs)]
-    nll, n = teacher_forced_nll(tr.model, pairs_ids, batch, tr.device)
+    nll, n = teacher_forced_nll(tr.model, pairs_ids, batch)
     return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "device": str(tr.device),
             "sources_split": tr.split,
             "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),

@@ -115,8 +115,21 @@ def test_seq2seq_decodes_the_same_on_cuda(name):
 def test_training_on_cuda(tmp_path, precision):
     from rot90.cli import main
 
-    sets = ["data.length=6", "data.k=3", "data.batch_size=8", "model.hidden=16", "train.steps=5", "train.eval_every=0",
-            "train.device=cuda", f"train.precision={precision}"]
+    sets = ["data.length=6", "data.k=3", "data.batch_size=8", "model.hidden=16", "train.steps=5", "train.eval_every=2",
+            "train.eval_batches=1", "train.device=cuda", f"train.precision={precision}"]
     argv = ["train", "--out", str(tmp_path), *[a for s in sets for a in ("--set", s)]]
-    assert main(argv) == 0
+    assert main(argv) == 0  # with dev evaluations on the GPU: every task's evaluate moves its data
     assert (tmp_path / "export" / "model.safetensors").exists()
+
+
+def test_translation_trains_evaluates_and_translates_on_cuda(tmp_path):
+    from rot90.cli import main
+
+    sets = ["data.task=numbers", "data.numbers_high=999", "data.vocab_size=80", "data.batch_tokens=256",
+            "model.hidden=16", "model.attention=general", "train.steps=6", "train.eval_every=3", "train.eval_batches=1",
+            "train.device=cuda"]
+    assert main(["train", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]) == 0
+    (tmp_path / "in.txt").write_text("forty-two\n")
+    assert main(["translate", "--model", str(tmp_path / "run"), "--device", "cuda", "--input",
+                 str(tmp_path / "in.txt")]) == 0
+    assert main(["eval", "--model", str(tmp_path / "run"), "--device", "cuda", "--split", "dev", "--limit", "8"]) == 0

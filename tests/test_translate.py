@@ -30,6 +30,25 @@ def test_the_model_learns_numbers(run):
     assert bleu > 30, bleu  # an untrained or broken model scores near 0
 
 
+def test_the_python_api(run):
+    """rot90.Translator.load(path).translate(...): a string for a string, a list for a list, n-best with scores."""
+    import rot90
+
+    tr = rot90.Translator.load(run, device="cpu")
+    one = tr.translate("forty-two")
+    assert isinstance(one, str) and one
+    many = tr.translate(["forty-two", "", "seven"], beam=3)
+    assert many[0] == tr.translate("forty-two", beam=3) and many[1] == "" and len(many) == 3
+    best = tr.translate("forty-two", beam=3, nbest=3)
+    assert len(best) == 3 and all(isinstance(t, str) and isinstance(s, float) for t, s in best)
+    assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
+    assert best[0][0] == tr.translate("forty-two", beam=3)
+    with pytest.raises(ValueError, match="1 <= nbest <= beam"):
+        tr.translate("forty-two", beam=2, nbest=3)
+    with pytest.raises(ValueError, match="a string or a list of strings"):
+        tr.translate([1, 2])
+
+
 def test_translate_lines_empty_and_over_long(run, capsys):
     tr = Translator(run)
     out = io.StringIO()
@@ -154,7 +173,7 @@ def test_select_bleu_exports_the_best_step_and_average_exports_the_mean(tmp_path
     averaged, _ = load(tmp_path / "export-avg2")
     for k, v in averaged.state_dict().items():
         torch.testing.assert_close(v, (states[0][k].double() + states[1][k].double()).div(2).to(v.dtype))
-    assert Translator(tmp_path / "export-avg2").translate([[5, 6, 7]], beam=2)[0][0][0] is not None
+    assert Translator(tmp_path / "export-avg2").translate_ids([[5, 6, 7]], beam=2)[0][0][0] is not None
     assert main(["average", str(tmp_path), "--last", "9"]) == 2  # more than the kept checkpoints: one line
 
 
@@ -184,7 +203,7 @@ def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_pa
     assert f"warning: {corpus} has no dev split: no dev metrics" in err
     info = json.loads((tmp_path / "run" / "export" / "config.json").read_text())
     assert info["step"] == 20 and info["selected"] == "last step (no dev evaluation)"
-    assert Translator(tmp_path / "run").translate([[5, 6]], beam=2)[0][0][0] is not None
+    assert Translator(tmp_path / "run").translate_ids([[5, 6]], beam=2)[0][0][0] is not None
     assert main(["eval", "--model", str(tmp_path / "run"), "--split", "test", "--beam", "1"]) == 0
     assert "test: 30 sentences" in capsys.readouterr().out
 

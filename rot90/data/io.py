@@ -11,15 +11,25 @@ class DataError(ValueError):
 
 
 def read_lines(path: Path) -> list[str]:
-    """Lines of a UTF-8 text file without their newlines; DataError names the file and line when not."""
+    """Lines of a UTF-8 text file without their newlines; DataError names the file and line when not.
+
+    A line ends at \n (or \r\n) only: str.splitlines() would also end one at U+2028, U+2029, NEL, \v, \f and
+    \x1c-\x1e, characters that occur inside sentences, and shift every pair after them. A BOM is dropped.
+    """
     path = Path(path)
     if not path.exists():
         raise DataError(f"{path}: no such file")
+    if not path.is_file():
+        raise DataError(f"{path}: not a regular file")
     data = path.read_bytes()
     if not data.strip():
         raise DataError(f"{path}: file is empty")
     try:
-        return data.decode("utf-8").splitlines()
+        text = data.decode("utf-8-sig")
+        lines = text.split("\n")
+        if lines[-1] == "":  # the newline that ends the last line
+            lines.pop()
+        return [line[:-1] if line.endswith("\r") else line for line in lines]
     except UnicodeDecodeError as e:
         line = data[: e.start].count(b"\n") + 1
         raise DataError(f"{path}:{line}: not UTF-8 (byte 0x{data[e.start]:02x})") from None
@@ -42,9 +52,9 @@ def read_pairs(src: Path, tgt: Path | None = None,
             if not line.strip():
                 rows.append(("", ""))
                 continue
-            if "\t" not in line:
-                raise DataError(f"{src}:{i}: expected source<TAB>target, found no tab")
-            rows.append(tuple(line.split("\t", 1)))
+            if line.count("\t") != 1:
+                raise DataError(f"{src}:{i}: expected source<TAB>target, found {line.count(chr(9))} tabs")
+            rows.append(tuple(line.split("\t")))
     else:
         a, b = read_lines(src), read_lines(tgt)
         if len(a) != len(b):

@@ -9,7 +9,6 @@ Batches are made by token count with length bucketing, as Sutskever et al. (2014
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import os
 import random
@@ -17,6 +16,8 @@ import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
+
+from filelock import FileLock  # (a dependency of torch's)
 
 from ..extras import need
 from ..files import atomic_write
@@ -107,8 +108,7 @@ class SentencePiece:
         cache = Path(cache or Path(os.environ.get("ROT90_CACHE", Path.home() / ".cache" / "rot90")) / "sentencepiece")
         path = cache / f"{h.hexdigest()[:32]}.model"
         cache.mkdir(parents=True, exist_ok=True)
-        with open(cache / f"{path.stem}.lock", "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
+        with FileLock(cache / f"{path.stem}.lock"):  # two runs training the same vocabulary: one trains, one reads
             if path.exists():
                 try:
                     return cls(path.read_bytes())

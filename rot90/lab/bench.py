@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import ctypes
 import json
-import os
 import platform
 import statistics
 import time
@@ -28,7 +27,7 @@ import torch
 from torch import nn
 
 from .. import compiled
-from ..devices import resolve_device
+from ..devices import memory, resolve_device
 from ..files import atomic_write
 from ..models.transformer import Block
 from ..nn import LSTM, MinLSTM
@@ -155,15 +154,6 @@ def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> floa
     return 2 * n**3 / statistics.median(time_it(lambda: a @ b, repeats, 1, device)) / 1e9
 
 
-def available_memory(device: torch.device) -> int:
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info()[0]
-    try:
-        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
-    except (ValueError, OSError):
-        return 8 << 30
-
-
 def run(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> dict:
     device = resolve_device(cfg.device, "--device")
     allocator = tune_allocator() if (device.type == "cpu" and cfg.reuse_memory) else "system default"
@@ -181,7 +171,7 @@ def run(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> d
     }
     progress(f"large matmul: {result['matmul_gflops']:.0f} GFLOP/s")
     last: dict[str, tuple[int, float, int]] = {}  # name -> (T, seconds per pass, bytes) of its last cell
-    free = available_memory(device) * cfg.memory_fraction
+    free = memory(device, free=True) * cfg.memory_fraction
     for T in cfg.lengths:
         torch.manual_seed(0)
         x = torch.randn(B, T, d, device=device, requires_grad=True)

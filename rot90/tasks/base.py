@@ -45,6 +45,13 @@ class Task:
                               max_len=max(self.cfg.data.length * 2 + 64, 1024))
 
 
+def on_model(model: nn.Module, batch: dict[str, Tensor]) -> dict[str, Tensor]:
+    """The batch on the model's device: every evaluation moves its data, as the trainer moves training batches (a
+    batch left on the CPU stops a GPU run at its first dev evaluation; tests/test_device_discipline.py)."""
+    device = next(model.parameters()).device
+    return {k: v.to(device) for k, v in batch.items()}
+
+
 def _share(x: Tensor, rank: int, world: int) -> Tensor:
     """Rows rank, rank + world, ...: this rank's part of a global batch."""
     return x[rank::world]

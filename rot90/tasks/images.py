@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..models.build import depth_model
 from ..runs import derive_seed
-from .base import Task, _share
+from .base import Task, _share, on_model
 
 
 class ImageTask(Task):
@@ -60,6 +60,7 @@ class ImageTask(Task):
     def evaluate(self, model, batches: int):
         """The first batches * batch_size test images (all of digits' 360 by default), in batches."""
         n = min(len(self.test_y), batches * self.cfg.data.batch_size)
-        logits = torch.cat([self._logits(model, x) for x in self.test_x[:n].split(self.cfg.data.batch_size)])
-        y = self.test_y[:n]
+        logits = torch.cat([self._logits(model, on_model(model, {"x": x})["x"])
+                            for x in self.test_x[:n].split(self.cfg.data.batch_size)])
+        y = self.test_y[:n].to(logits.device)
         return {"loss": F.cross_entropy(logits, y).item(), "accuracy": (logits.argmax(-1) == y).float().mean().item()}

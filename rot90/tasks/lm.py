@@ -13,7 +13,7 @@ from ..config import Config
 from ..data.io import DataError
 from ..data.tokenize import CharTokenizer
 from ..runs import derive_seed
-from .base import Task, _share
+from .base import Task, _share, on_model
 
 
 class CharLMTask(Task):
@@ -65,7 +65,7 @@ class CharLMTask(Task):
         starts = torch.arange(0, len(self.dev_ids) - d.length - 1, stride)[: batches * d.batch_size]
         total, n = 0.0, 0
         for chunk in starts.split(d.batch_size):
-            s, c = self.loss(model, self._windows(self.dev_ids, chunk))
+            s, c = self.loss(model, on_model(model, self._windows(self.dev_ids, chunk)))
             total, n = total + s.item(), n + int(c)
         return {"loss": total / n, "bits_per_char": total / n / math.log(2)}
 

@@ -9,7 +9,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..data.synthetic import adding_task, copy_task, selective_copy
 from ..runs import derive_seed
-from .base import Task, _share
+from .base import Task, _share, on_model
 
 
 class MemoryTask(Task):
@@ -59,7 +59,7 @@ class MemoryTask(Task):
         total, right, loss = 0, 0.0, 0.0
         for i in range(batches):  # a held-out stream: seeds no training batch uses
             b = self._generate(10**12 + derive_seed(self.cfg.train.seed, i), self.cfg.data.batch_size)
-            batch = {"x": b.x, "y": b.y, "answer_from": torch.tensor(b.answer_from)}
+            batch = on_model(model, {"x": b.x, "y": b.y, "answer_from": torch.tensor(b.answer_from)})
             pred, y = self._outputs(model, batch)
             if self.kind == "adding":
                 loss += F.mse_loss(pred, y, reduction="sum").item()

@@ -14,7 +14,7 @@ from ..data.io import DataError
 from ..extras import need
 from ..models.build import seq2seq_model
 from ..tokens import PAD
-from .base import Task, warn
+from .base import Task, on_model, warn
 
 
 class TranslationTask(Task):
@@ -47,6 +47,10 @@ class TranslationTask(Task):
             self.tokenizer = SentencePiece.cached(splits["train"], vocab_size=d.vocab_size)
         self.vocab_hash = self.tokenizer.hash
         self.data = {s: self._encode(pairs) for s, pairs in splits.items()}
+        for split in ("train", "dev"):  # an empty split would train forever on empty epochs, or score nothing
+            if split in self.data and not self.data[split]:
+                raise DataError(f"{d.train_file or d.path or 'numbers'}: no {split} pair has both sides within "
+                                f"data.max_len={d.max_len} tokens (of {len(splits[split]):,}): raise data.max_len")
         self.batches = TokenBatches([max(len(a), len(b)) + 1 for a, b in self.data["train"]], d.batch_tokens,
                                     seed=cfg.train.seed)
 
@@ -114,7 +118,7 @@ class TranslationTask(Task):
         nll, n = teacher_forced_nll(model, dev)
         hyps = []
         for i in range(0, len(dev), 32):
-            b = self.collate(dev[i:i + 32])
+            b = on_model(model, self.collate(dev[i:i + 32]))
             hyps += [self.tokenizer.decode(h) for h in greedy(model, b["src"], b["src_len"])]
         refs = [self.tokenizer.decode(b) for _, b in dev]
         return {"loss": nll / n, "perplexity": math.exp(nll / n),
@@ -125,8 +129,8 @@ class TranslationTask(Task):
 
 
 @torch.no_grad()
-def teacher_forced_nll(model: nn.Module, pairs: list[tuple[list[int], list[int]]], batch: int = 32,
-                       device: torch.device | None = None) -> tuple[float, int]:
+def teacher_forced_nll(model: nn.Module, pairs: list[tuple[list[int], list[int]]], batch: int = 32
+                       ) -> tuple[float, int]:
     """(summed negative log-likelihood, target tokens) of token-id pairs under teacher forcing: the one evaluation
     of a translation model's likelihood, for training's dev metrics and for rot90 eval."""
     from ..data.tokenize import collate_pairs
@@ -136,7 +140,7 @@ def teacher_forced_nll(model: nn.Module, pairs: list[tuple[list[int], list[int]]
         chunk = [(s, t) for s, t in pairs[i:i + batch] if s and t]
         if not chunk:
             continue
-        b = {k: v.to(device) if device is not None else v for k, v in collate_pairs(chunk).items()}
+        b = on_model(model, collate_pairs(chunk))
         logits = model(b["src"], b["src_len"], b["tgt_in"])
         nll += F.cross_entropy(logits.flatten(0, 1).float(), b["tgt_out"].flatten(), ignore_index=PAD,
                                reduction="sum").item()

@@ -23,7 +23,7 @@ import numpy as np
 import torch
 
 from ..export import export, load_export
-from ..files import atomic_write, partial_writes
+from ..files import atomic_write, digest, partial_writes
 from ..runs import RunFolder
 
 STEP = re.compile(r"step-(\d+)\.pt$")
@@ -57,10 +57,13 @@ def checkpoints(folder: Path) -> list[Path]:
 
 
 def read(path: Path) -> dict:
-    """A training checkpoint, or an exception saying why it is not one."""
+    """A training checkpoint, or an exception saying why it is not one (torn, foreign, or its bytes changed)."""
     state = torch.load(path, map_location="cpu", weights_only=True)
-    if not isinstance(state, dict) or "step" not in state:
+    if not isinstance(state, dict) or not {"step", "model", "optimizer", "scheduler", "rng", "config"} <= state.keys():
         raise ValueError("not a rot90 training checkpoint")
+    stored = state.pop("digest", None)  # (checkpoints of earlier versions have none)
+    if stored is not None and stored != digest(state):
+        raise ValueError("damaged: its contents do not match the digest written with them")
     return state
 
 
@@ -83,6 +86,7 @@ def save(state: dict, folder: Path, step: int, keep: int, best: bool = False, go
         raise ValueError(f"train.keep={keep}: keep at least one checkpoint")
     good = set() if good is None else good
     path = folder / f"step-{step:07d}.pt"
+    state = {**state, "digest": digest(state)}
     atomic_write(path, lambda f: torch.save(state, f))
     if not is_loadable(path):  # a write that does not read back is not a checkpoint: keep the older ones
         raise OSError(f"{path}: the checkpoint just written does not load back")

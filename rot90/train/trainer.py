@@ -15,7 +15,6 @@ is divided by the global count, so K ranks compute what one process computes. De
 from __future__ import annotations
 
 import dataclasses
-import fcntl
 import json
 import math
 import os
@@ -26,8 +25,14 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
-from ..config import Config, ConfigError, differences, validate
-from ..devices import resolve_device
+try:
+    import fcntl
+except ImportError:  # Windows: msvcrt's locking instead, imported where it is used
+    fcntl = None
+
+from ..config import TRANSLATION_TASKS, Config, ConfigError, differences, validate
+from ..devices import memory, resolve_device
+from ..errors import RunFailed
 from ..export import export
 from ..extras import need
 from ..files import atomic_write
@@ -44,8 +49,9 @@ class TrainError(ValueError):
     """Training cannot go on; the message says why and what was kept."""
 
 
-class Diverged(TrainError):
-    """The run's loss, gradients or weights stopped being finite: an outcome of the run, not a user's mistake."""
+class Diverged(TrainError, RunFailed):
+    """The run's loss, gradients or weights stopped being finite: an outcome of the run, not a user's mistake
+    (the CLI's exit code 1, not the 2 of bad input)."""
 
 
 class _Plan(torch.utils.data.Dataset):
@@ -104,8 +110,16 @@ def lock_folder(folder: Path):
     dies. Another rot90 train in the folder is refused with one line naming its PID."""
     f = open(RunFolder(folder).lock, "a+")  # noqa: SIM115 - held open for the run's life
     try:
-        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except BlockingIOError:
+        if fcntl is not None:
+            # lockf, not flock: a POSIX lock is this process's alone, not shared with the data-loader workers it
+            # forks, so a worker orphaned by a kill -9 does not hold the folder against the next run
+            fcntl.lockf(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        else:
+            import msvcrt
+
+            f.seek(0)
+            msvcrt.locking(f.fileno(), msvcrt.LK_NBLCK, 1)
+    except OSError:
         f.seek(0)
         holder = f.read().strip() or "?"
         f.close()
@@ -157,30 +171,71 @@ class Trainer:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
         if cfg.train.deterministic:
             torch.use_deterministic_algorithms(True)
-        self._claim_folder(force)
+
+    # -- before anything is written ------------------------------------------------------------
+
+    def _preflight(self, task):
+        """Everything that can refuse the run, checked before the folder is touched: the model is built on the meta
+        device (its arguments checked, nothing allocated), and its training state is weighed against the memory
+        of the device it would train on."""
+        try:
+            with torch.device("meta"):
+                model = task.build_model()
+        except (ValueError, TypeError) as e:
+            raise ConfigError(f"the model of this config cannot be built: {e}") from None
+        weights = sum(p.numel() * p.element_size() for p in model.parameters())
+        c = self.cfg
+        tokens = c.data.batch_tokens if c.data.task in TRANSLATION_TASKS else c.data.batch_size * max(c.data.length, 1)
+        # weights, gradients and AdamW's two moments; activations: about ten values per unit, token and layer
+        need = 4 * weights + 10 * 4 * tokens * c.model.hidden * max(c.model.layers, 1) // self.world
+        have = memory(self.device)
+        if need > 0.9 * have:
+            raise ConfigError(f"this config needs about {need / 2**30:.1f} GiB on {self.device} ({weights / 2**30:.2f} "
+                              f"GiB of weights, x4 with gradients and optimizer state, and the activations of "
+                              f"{tokens:,} tokens a batch), more than the {have / 2**30:.1f} GiB it has: make "
+                              "model.hidden, model.layers or the batch smaller")
 
     # -- the run folder ------------------------------------------------------------------------
 
     def _claim_folder(self, force: bool):
-        """Lock the folder for this run's life; refuse a run of another config, unless force."""
-        self.out.mkdir(parents=True, exist_ok=True)
-        if self.rank == 0:
+        """Lock the folder for this run's life. Refuse a folder with files that is not a rot90 run's, and a run of
+        another config unless force: then the earlier run is moved aside (RunFolder.set_aside), never deleted."""
+        run = self.folder
+        if self.rank == 0:  # (the other ranks would see rank 0's first files and take the folder for a stranger's)
+            if run.root.exists() and not run.root.is_dir():
+                raise ConfigError(f"--out {run.root}: a file, not a folder")
+            if run.root.is_dir() and not run.is_run() and any(run.root.iterdir()):
+                raise ConfigError(f"{run.root} holds files and is not a rot90 run folder: rot90 train writes into a "
+                                  "new or empty folder, or one of its own runs; choose another --out")
+            run.root.mkdir(parents=True, exist_ok=True)
             self._lock = lock_folder(self.out)
-            for tmp in ckpt.remove_partial_writes(self.folder):
+            run.marker.touch()
+            for tmp in ckpt.remove_partial_writes(run):
                 self.log(f"removed {tmp}, left by an interrupted write")
-        self.folder.ckpt.mkdir(exist_ok=True)
-        path = self.folder.config
-        mine = self.cfg.to_dict()
-        if path.exists() and self.rank == 0:
-            theirs = json.loads(path.read_text()).get("config", {})
-            diff = differences(theirs, mine, ignore=RESUMABLE)
+            diff = self._differences()
             if diff and not force:
-                raise ConfigError(f"{self.out} holds a run of another config ({'; '.join(diff[:3])}); "
-                                  "use --force to start over there, or another --out")
+                raise ConfigError(f"{self.out} holds a run of another config ({'; '.join(diff[:3])}); use --force "
+                                  "to start over there (the earlier run is moved aside), or another --out")
             if diff:
-                for old in list(self.folder.ckpt.glob("*.pt")) + [self.folder.metrics]:
-                    old.unlink(missing_ok=True)
+                self.log(f"--force: the earlier run ({'; '.join(diff[:3])}) moved to {run.set_aside()}")
+            run.ckpt.mkdir(exist_ok=True)
         self._barrier()
+
+    def _differences(self) -> list[str]:
+        """How the run recorded in config.json differs from this one ([] when there is none)."""
+        path = self.folder.config
+        if not path.exists():
+            return []
+        try:
+            theirs = json.loads(path.read_text(encoding="utf-8"))
+            if not (isinstance(theirs, dict) and isinstance(theirs.get("config"), dict)):
+                raise ValueError("not a JSON object with a config")
+        except (ValueError, UnicodeDecodeError) as e:
+            if not self.force:
+                raise ConfigError(f"{path}: damaged, not the config of a rot90 run ({str(e)[:80]}); --force starts "
+                                  "over (the earlier files are moved aside)") from None
+            return [f"{path.name} damaged"]
+        return differences(theirs["config"], self.cfg.to_dict(), ignore=RESUMABLE)
 
     def _record_config(self):
         """config.json, written once the run is sure to go ahead (a refused run leaves the folder as it was)."""
@@ -202,6 +257,8 @@ class Trainer:
 
     def run(self, task) -> dict:
         cfg = self.cfg
+        self._preflight(task)
+        self._claim_folder(self.force)
         model, opt, sched = self._build(task)
         s = self._resume(task, model, opt, sched)
         if self.rank == 0:
@@ -221,6 +278,8 @@ class Trainer:
             s.stopped_early = True
         while s.step < cfg.train.steps and not s.stopped_early:
             specs = task.plan(s.epoch)
+            if not specs:  # else: empty epochs, one after another, forever
+                raise TrainError(f"the data gives no batch for epoch {s.epoch}: nothing to train on")
             # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
             # run starts one mid-epoch, where the straight run did not: dropout masks would shift.
             loader = torch.utils.data.DataLoader(_Plan(task, specs[s.position:], self.rank, self.world),
@@ -483,7 +542,7 @@ class Trainer:
         path = self.folder.metrics
         if path.exists():
             keep = []
-            for line in path.read_text().splitlines():
+            for line in path.read_bytes().decode("utf-8", errors="replace").splitlines():  # a torn tail: dropped
                 try:
                     if json.loads(line)["step"] <= step:
                         keep.append(line)

@@ -1,0 +1,200 @@
+"""Nothing lost, nothing silently wrong (issue 35): rot90 deletes only what it wrote, checks everything before it
+touches a folder, reads a line as a line, refuses what was damaged on disk, and refuses numbers that make no sense."""
+
+import os
+import shutil
+import stat
+
+import pytest
+import torch
+
+import rot90
+from rot90.cli import main
+from rot90.data.io import DataError, read_pairs
+from rot90.train import checkpoint as ckpt
+
+TINY = ["data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=7", "model.hidden=16",
+        "train.eval_every=0", "train.checkpoint_every=2", "train.steps=4"]
+
+
+def sets(*items):
+    return [a for s in items for a in ("--set", s)]
+
+
+def files(folder):
+    return {p.relative_to(folder): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    run = tmp_path_factory.mktemp("run")
+    assert main(["train", "--out", str(run), *sets(*TINY)]) == 0
+    return run
+
+
+def test_train_into_a_folder_of_the_users_touches_nothing(tmp_path, capsys, monkeypatch):
+    """`rot90 train --out .` in a folder with dotfiles and other files: refused, every file as it was."""
+    (tmp_path / ".pre-commit-config.yaml").write_text("repos: []\n")
+    (tmp_path / ".env.local").write_text("K=1\n")
+    (tmp_path / "notes.txt").write_text("mine\n")
+    (tmp_path / ".git").mkdir()
+    (tmp_path / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    before = files(tmp_path)
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "--out", ".", *sets(*TINY)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "is not a rot90 run folder" in err[0], err
+    assert files(tmp_path) == before
+
+
+@pytest.mark.parametrize("late", [
+    "model.rule=LSTM",  # unknown rule (checked when the model was built)
+    "train.seed=4611686018427387904",  # 2**62: a seed the derived streams overflow
+    "model.layers=200000",
+    "model.hidden=100000",  # about 150 GiB of weights
+    "data.batch_size=1000000000",
+    "data.epoch_batches=10000000000",
+    "data.image_size=100000",
+])
+def test_force_with_a_value_checked_late_keeps_the_finished_run(finished, tmp_path, capsys, late):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    before = files(run)
+    assert main(["train", "--out", str(run), *sets(*TINY, late), "--force"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "Traceback" not in err[0], err
+    assert files(run) == before
+
+
+def test_force_moves_the_earlier_run_aside(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    before = files(run)
+    assert main(["train", "--out", str(run), *sets(*TINY, "model.hidden=8"), "--force"]) == 0
+    aside = [p for p in run.iterdir() if p.name.startswith("previous-")]
+    assert len(aside) == 1
+    for name in ("config.json", "metrics.jsonl", "ckpt/step-0000004.pt", "export/model.safetensors"):
+        assert (aside[0] / name).read_bytes() == before[type(aside[0])(name)], name
+
+
+def test_a_damaged_config_names_its_file_and_force_still_works(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "config.json").write_bytes(b'{"config": {"da')  # torn
+    assert main(["train", "--out", str(run), *sets(*TINY)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and f"{run / 'config.json'}: damaged" in err[0], err
+    assert main(["train", "--out", str(run), *sets(*TINY), "--force"]) == 0
+
+
+def test_a_flipped_bit_in_a_checkpoint_is_never_trained_on(finished, tmp_path, capsys):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    newest = run / "ckpt" / "step-0000004.pt"
+    state = torch.load(newest, weights_only=True)
+    weight = next(iter(state["model"].values()))
+    data = bytearray(newest.read_bytes())
+    at = data.find(weight.numpy().tobytes()[:16])  # inside the tensor's stored bytes
+    assert at > 0
+    data[at + 3] ^= 0x10
+    newest.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged"):
+        ckpt.read(newest)
+    assert main(["train", "--out", str(run), *sets(*TINY, "train.steps=6")]) == 0
+    assert "resuming from step 2" in capsys.readouterr().err  # the older checkpoint, not the damaged one
+
+
+def test_a_damaged_cached_kernel_is_built_again_not_loaded(tmp_path):
+    """truncate, empty, or one bit flipped: each time a fresh process computes, and says why it rebuilt."""
+    import subprocess
+    import sys
+
+    env = {**os.environ, "ROT90_CACHE": str(tmp_path)}
+    code = ("import torch, rot90; from rot90 import compiled; "
+            "y = rot90.MinLSTM(4, 8)(torch.randn(2, 5, 4))[0]; assert compiled.available(); print(y.shape)")
+    run = lambda: subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,  # noqa: E731
+                                 timeout=300)
+    assert run().returncode == 0
+    (lib,) = tmp_path.glob("scan-*.so")
+    for damage in (lambda b: b[:1000], lambda b: b"", lambda b: b[:4000] + bytes([b[4000] ^ 1]) + b[4001:]):
+        lib.write_bytes(damage(lib.read_bytes()))
+        r = run()
+        assert r.returncode == 0 and "torch.Size([2, 5, 8])" in r.stdout, r.stderr
+        assert "does not match its digest" in r.stderr
+
+
+def test_files_are_written_with_the_umask(finished, tmp_path):
+    old = os.umask(0o022)
+    try:
+        assert main(["train", "--out", str(tmp_path / "run"), *sets(*TINY)]) == 0
+    finally:
+        os.umask(old)
+    for name in ("config.json", "export/model.safetensors", "export/config.json", "ckpt/step-0000004.pt"):
+        assert stat.S_IMODE((tmp_path / "run" / name).stat().st_mode) == 0o644, name
+
+
+def test_lines_are_lines(tmp_path):
+    """U+2028, U+2029, NEL, \\v, \\f and \\x1c-\\x1e inside a sentence do not end it; a BOM is not text; a row with two
+    tabs is refused with its line number."""
+    odd = "\u2028\u2029\u0085\x0b\x0c\x1c\x1d\x1e"
+    (tmp_path / "a.en").write_text("\ufeffone" + odd + "two\r\nthree\n", encoding="utf-8")
+    (tmp_path / "a.fr").write_text("un\ndeux\n", encoding="utf-8")
+    pairs, _ = read_pairs(tmp_path / "a.en", tmp_path / "a.fr")
+    assert pairs == [("one" + odd + "two", "un"), ("three", "deux")]
+    (tmp_path / "t.tsv").write_text("a\tb\nc\td\te\n", encoding="utf-8")
+    with pytest.raises(DataError, match=r"t.tsv:2: expected source<TAB>target, found 2 tabs"):
+        read_pairs(tmp_path / "t.tsv")
+
+
+def test_no_training_pair_within_max_len_is_one_line_not_a_hang(tmp_path, capsys):
+    argv = ["train", "--out", str(tmp_path / "r"), *sets("data.task=numbers", "data.numbers_high=999", "data.max_len=1",
+                                                        "data.vocab_size=60", "model.hidden=8", "train.steps=2")]
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "no train pair has both sides within data.max_len=1" in err[-1], err
+
+
+NUMBERS = [
+    (["translate", "--model", "{run}", "--max-ratio", "inf"], "--max-ratio must be finite and > 0, got inf"),
+    (["translate", "--model", "{run}", "--max-ratio", "-1"], "--max-ratio must be finite and > 0"),
+    (["translate", "--model", "{run}", "--alpha", "nan"], "--alpha must be finite and >= 0, got nan"),
+    (["translate", "--model", "{run}", "--nbest", "0"], "--nbest must be >= 1, got 0"),
+    (["translate", "--model", "{run}", "--nbest", "9"], "--nbest 9: at most --beam (5)"),
+    (["translate", "--model", "{run}", "--batch", "0"], "--batch must be >= 1, got 0"),
+    (["translate", "--model", "{run}", "--batch", "-1"], "--batch must be >= 1, got -1"),
+    (["translate", "--model", "{run}", "--device", "nonsense"], "--device='nonsense': choose auto, cpu, cuda"),
+    (["translate", "--model", "{run}", "--device", "meta"], "--device='meta': choose auto, cpu, cuda"),
+    (["eval", "--model", "{run}", "--limit", "-1"], "--limit must be >= 0, got -1"),
+    (["bench", "--warmup", "-1"], "--warmup must be >= 0, got -1"),
+    (["bench", "--budget", "nan"], "--budget must be finite and > 0, got nan"),
+    (["bench", "--device", "meta"], "--device='meta': choose auto, cpu, cuda"),
+    (["train", "--out", "{tmp}/x", "--set", "train.steps=3\ntrain.seed=1"], "one assignment per --set"),
+]
+
+
+@pytest.mark.parametrize("argv,message", NUMBERS, ids=[" ".join(a[:1] + a[3:4]) for a, _ in NUMBERS])
+def test_every_cli_number_is_checked(finished, tmp_path, capsys, argv, message):
+    assert main([a.format(tmp=tmp_path, run=finished) for a in argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_keys_that_cannot_take_effect_are_refused(tmp_path, capsys):
+    for extra, message in [("train.patience=2", "train.patience=2 has no effect without evaluations"),
+                           ("train.average_last=3", "train.average_last=3: a run of train.steps=4 writes 2")]:
+        assert main(["train", "--out", str(tmp_path / "x"), *sets(*TINY, "train.keep=3", extra)]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err
+        assert not (tmp_path / "x").exists()
+
+
+def test_an_export_with_a_flipped_bit_is_refused(finished, tmp_path):
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    weights = run / "export" / "model.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-3] ^= 0x01
+    weights.write_bytes(bytes(data))
+    with pytest.raises(ValueError, match="damaged"):
+        rot90.load(run)
