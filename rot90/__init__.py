@@ -1,21 +1,43 @@
 """rot90: an LSTM is a ResNet rotated 90 degrees.
 
 One gated residual update, s_k = f_k * s_{k-1} + i_k * u_k, any rule, along time or depth.
+
+The names below are imported when first used (PEP 562), so that `import rot90` and the `rot90` command's
+help do not wait for torch: `rot90.LSTM` imports the layers, `rot90.Translator` the translation stack.
 """
 
-from .nn import GRU, LSTM, MinGRU, MinLSTM, rotate
-from .residual import Cell, Residual
-from .rules import RULES, Rule
-from .scan import scan
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
 from .version import __version__
+
+# public name -> the module that defines it
+_HOMES = {
+    "RNN": "nn", "LSTM": "nn", "GRU": "nn", "MinLSTM": "nn", "MinGRU": "nn", "rotate": "nn",
+    "Cell": "residual", "Residual": "residual",
+    "RULES": "rules", "Rule": "rules",
+    "scan": "scan",
+    "Translator": "translate",
+}
+# subpackages and modules a user reaches as attributes (rot90.testing.assert_close after `import rot90`)
+_MODULES = {"testing", "nn", "residual", "rules", "scan", "init", "lengths", "export", "config", "models"}
 
 
 def __getattr__(name: str):
-    if name == "Translator":  # imported when first used: it needs the data and search modules, the layers do not
-        from .translate import Translator
+    if name in _HOMES:
+        value = getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    elif name in _MODULES:
+        value = importlib.import_module(f".{name}", __name__)
+    else:
+        raise AttributeError(f"module 'rot90' has no attribute {name!r}")
+    globals()[name] = value  # once: later lookups do not come here
+    return value
 
-        return Translator
-    raise AttributeError(f"module 'rot90' has no attribute {name!r}")
+
+def __dir__():
+    return sorted([*globals(), *_HOMES, *_MODULES])
 
 
 def load(folder):
@@ -25,5 +47,13 @@ def load(folder):
     return load_export(folder)
 
 
-__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "load",
-           "Translator", "__version__"]
+if TYPE_CHECKING:  # what type checkers and IDEs see
+    from . import testing
+    from .nn import GRU, LSTM, RNN, MinGRU, MinLSTM, rotate
+    from .residual import Cell, Residual
+    from .rules import RULES, Rule
+    from .scan import scan
+    from .translate import Translator
+
+__all__ = ["RNN", "LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "load",
+           "Translator", "testing", "__version__"]

@@ -269,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="train nothing: report the runs that have an exported model, as they stand")
     ex.set_defaults(func=cmd_experiment)
 
-    c = sub.add_parser("check", help="rot90.LSTM/GRU vs torch and the rotation theorem, as a table")
+    c = sub.add_parser("check", help="rot90.LSTM/GRU/RNN vs torch and the rotation theorem, as a table")
     c.add_argument("--full", action="store_true", help="every case (3 depths x 2 directions x 2 layouts x h0 x packed)")
     c.set_defaults(func=cmd_check)
 

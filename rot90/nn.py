@@ -1,10 +1,10 @@
-"""Drop-ins: rot90.LSTM and rot90.GRU for torch.nn.LSTM / torch.nn.GRU, and MinLSTM, MinGRU.
+"""Drop-ins: rot90.RNN, rot90.LSTM and rot90.GRU for torch.nn.RNN / LSTM / GRU, and MinLSTM, MinGRU.
 
-LSTM and GRU take torch's constructor arguments, hold torch's parameter names and shapes
+RNN, LSTM and GRU take torch's constructor arguments, hold torch's parameter names and shapes
 (so a torch state_dict loads as it is), and return what torch returns, PackedSequence
-included. Two implementations of one function: impl="residual" (the default) runs the
-integrator of rot90.residual, the reference; impl="torch" calls the fused kernel
-torch.nn.LSTM itself calls (rot90.torch_rnn), for speed. Tests hold both to torch.
+included. Two implementations of one function: impl="torch" (the default: torch's speed) calls
+the fused kernel torch.nn.LSTM itself calls (rot90.torch_rnn); impl="residual" runs the
+integrator of rot90.residual, the reference. Tests hold both to torch.
 
 `from_torch(module)` makes the rot90 copy of a torch.nn.LSTM/GRU, and `rotate` takes those too.
 """
@@ -22,7 +22,7 @@ from . import residual, torch_rnn
 from .errors import ArgumentError
 from .lengths import pack_like, reverse_padded
 from .residual import Cell, Residual, Weights, along_time, project, update
-from .rules import get_rule
+from .rules import PLAIN_RELU, get_rule
 
 IMPLS = ("residual", "torch")
 
@@ -44,7 +44,7 @@ class _DropIn(nn.Module):
 
     def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, bias: bool = True,
                  batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
-                 proj_size: int = 0, device=None, dtype=None, *, impl: str = "residual"):
+                 proj_size: int = 0, device=None, dtype=None, *, impl: str = "torch"):
         super().__init__()
         name = type(self).__name__
         if proj_size and type(self) is not LSTM:
@@ -58,7 +58,7 @@ class _DropIn(nn.Module):
         if input_size <= 0 or hidden_size <= 0 or num_layers <= 0:
             raise ValueError(f"rot90.{name}: input_size, hidden_size and num_layers must be positive, "
                              f"got {input_size}, {hidden_size}, {num_layers}")
-        self.rule = get_rule(self.rule_name)
+        self.rule = self._rule()
         self.input_size, self.hidden_size, self.num_layers = input_size, hidden_size, num_layers
         self.bias, self.batch_first, self.dropout = bias, batch_first, float(dropout)
         self.bidirectional, self.proj_size, self.impl = bidirectional, proj_size, impl
@@ -77,6 +77,9 @@ class _DropIn(nn.Module):
                     self.register_parameter(key + sfx, nn.Parameter(torch.empty(shape, device=device, dtype=dtype)))
                     self._names.append(key + sfx)
         self.reset_parameters()
+
+    def _rule(self):
+        return get_rule(self.rule_name)
 
     def reset_parameters(self):
         bound = 1 / math.sqrt(self.hidden_size)  # torch's init, so seeded models start alike
@@ -119,7 +122,9 @@ class _DropIn(nn.Module):
                              ("proj_size", 0)]:
             if getattr(self, key) != default:
                 s += f", {key}={getattr(self, key)}"
-        return s + (f", impl={self.impl!r}" if self.impl != "residual" else "")
+        if getattr(self, "nonlinearity", "tanh") != "tanh":
+            s += f", nonlinearity={self.nonlinearity!r}"
+        return s + (f", impl={self.impl!r}" if self.impl != "torch" else "")
 
     def load_state_dict(self, state_dict, strict: bool = True, assign: bool = False):
         """As torch's, but a state_dict of another architecture fails with one line saying what differs."""
@@ -223,9 +228,30 @@ class _DropIn(nn.Module):
     def _torch(self, packed: PackedSequence | None, x: Tensor, h0: Tensor, c0: Tensor | None):
         flat = [getattr(self, n) for n in self._names]
         hx = (h0, c0) if c0 is not None else (h0,)
-        y, last = torch_rnn.stack(self.rule.name, flat, packed if packed is not None else x, hx, self.bias,
+        y, last = torch_rnn.stack(self.rule.torch_kernel, flat, packed if packed is not None else x, hx, self.bias,
                                   self.num_layers, self.dropout, self.training, self.bidirectional)
         return y, last[0], (last[1] if c0 is not None else None)
+
+
+class RNN(_DropIn):
+    """torch.nn.RNN (Elman) as the plain rule: nothing carried over, y = s = act(W x + U y).
+
+    forward(input, h_0=None) -> (output, h_n), exactly as torch.nn.RNN; nonlinearity "tanh" or "relu".
+    """
+
+    rule_name = "plain"
+
+    def __init__(self, input_size: int, hidden_size: int, num_layers: int = 1, nonlinearity: str = "tanh",
+                 bias: bool = True, batch_first: bool = False, dropout: float = 0.0, bidirectional: bool = False,
+                 device=None, dtype=None, *, impl: str = "torch"):
+        if nonlinearity not in ("tanh", "relu"):
+            raise ValueError(f"rot90.RNN: unknown nonlinearity {nonlinearity!r}: choose 'tanh' or 'relu'")
+        self.nonlinearity = nonlinearity
+        super().__init__(input_size, hidden_size, num_layers, bias, batch_first, dropout, bidirectional, 0, device,
+                         dtype, impl=impl)
+
+    def _rule(self):
+        return PLAIN_RELU if self.nonlinearity == "relu" else get_rule("plain")
 
 
 class LSTM(_DropIn):
@@ -295,13 +321,18 @@ class MinGRU(_MinRNN):
     rule_name = "mingru"
 
 
-def from_torch(module: nn.LSTM | nn.GRU) -> LSTM | GRU:
-    """The rot90 drop-in of a torch.nn.LSTM / GRU: same arguments, a copy of its weights, on its device and dtype."""
-    if not isinstance(module, (nn.LSTM, nn.GRU)):
-        raise TypeError(f"from_torch expects a torch.nn.LSTM or torch.nn.GRU, got {type(module).__name__}")
-    ours = globals()[type(module).__name__](module.input_size, module.hidden_size, module.num_layers, module.bias,
-                                            module.batch_first, module.dropout, module.bidirectional,
-                                            module.proj_size)
+def from_torch(module: nn.RNN | nn.LSTM | nn.GRU) -> RNN | LSTM | GRU:
+    """The rot90 drop-in of a torch.nn.RNN / LSTM / GRU: same arguments, a copy of its weights, on its device and
+    dtype."""
+    if not isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
+        raise TypeError(f"from_torch expects a torch.nn.RNN, LSTM or GRU, got {type(module).__name__}")
+    common = dict(num_layers=module.num_layers, bias=module.bias, batch_first=module.batch_first,
+                  dropout=module.dropout, bidirectional=module.bidirectional)
+    if isinstance(module, nn.RNN):
+        ours = RNN(module.input_size, module.hidden_size, nonlinearity=module.nonlinearity, **common)
+    else:
+        ours = globals()[type(module).__name__](module.input_size, module.hidden_size, proj_size=module.proj_size,
+                                                **common)
     ours.load_state_dict(module.state_dict())
     p = next(module.parameters())
     return ours.to(p.device, p.dtype)
@@ -309,9 +340,9 @@ def from_torch(module: nn.LSTM | nn.GRU) -> LSTM | GRU:
 
 def rotate(module: nn.Module, steps: int | None = None) -> Residual:
     """rot90.residual.rotate, for torch.nn.LSTM / GRU too (rotated through from_torch's copy of its weights)."""
-    if isinstance(module, (nn.LSTM, nn.GRU)):
+    if isinstance(module, (nn.RNN, nn.LSTM, nn.GRU)):
         module = from_torch(module)
     return residual.rotate(module, steps)
 
 
-__all__ = ["LSTM", "GRU", "MinLSTM", "MinGRU", "from_torch", "rotate"]
+__all__ = ["RNN", "LSTM", "GRU", "MinLSTM", "MinGRU", "from_torch", "rotate"]

@@ -212,7 +212,7 @@ def along_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, le
         return x.new_zeros(0, B, P), _join(rule, y0, s0)
     if rule.reads_state and method == "parallel" and _torch_kernel_fits(rule, w, lengths, B):
         params = [w.weight_ih, w.weight_hh] + ([w.bias_ih, w.bias_hh] if w.bias_ih is not None else [])
-        done = torch_rnn.block(rule.name, params, x, (y0, s0) if rule.separate_output else (y0,), lengths)
+        done = torch_rnn.block(rule.torch_kernel, params, x, (y0, s0) if rule.separate_output else (y0,), lengths)
         if done is not None:  # else torch's kernel lacks this precision here: the integrator computes the same
             y, last = done
             return y, _join(rule, last[0], last[-1])
@@ -242,10 +242,10 @@ def along_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, le
 
 
 def _torch_kernel_fits(rule: Rule, w: Weights, lengths: Tensor | None, B: int) -> bool:
-    """torch's kernel computes this block: one of its rules (not a custom one of that name), an input, no
-    projection, no empty batch or sequence (those run on the integrator)."""
-    return (rule.name in torch_rnn.KERNELS and get_rule(rule.name) is rule and w.weight_ih is not None
-            and w.weight_hr is None and B > 0 and (lengths is None or int(lengths.min()) > 0))
+    """torch's kernel computes this block: a rule that names one, an input, no projection, no empty batch or
+    sequence (those run on the integrator)."""
+    return (rule.torch_kernel is not None and w.weight_ih is not None and w.weight_hr is None and B > 0
+            and (lengths is None or int(lengths.min()) > 0))
 
 
 class Residual(nn.Module):

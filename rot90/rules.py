@@ -53,6 +53,11 @@ def plain(px, py) -> Gates:
     return 0.0, 1.0, torch.tanh(_sum(px, py)), None
 
 
+def plain_relu(px, py) -> Gates:
+    """The plain rule with torch.nn.RNN's other nonlinearity (nonlinearity="relu"; IRNN, Le et al. 2015)."""
+    return 0.0, 1.0, torch.relu(_sum(px, py)), None
+
+
 def resnet(px, py) -> Gates:
     """The identity carries the stream; the block only adds to it (He et al. 2015)."""
     return 1.0, 1.0, torch.tanh(_sum(px, py)), None
@@ -115,6 +120,7 @@ class Rule:
     out: Callable[[Tensor, Tensor | None], Tensor]
     bias: tuple[float, ...] | None = None  # initial b_ih per chunk; None: zeros
     carries: Literal["none", "identity", "gated"] = "gated"  # what of the stream a step keeps: f = 0, 1, or a gate
+    torch_kernel: str | None = None  # torch's fused kernel computing this rule along time (torch._VF.NAME), if any
 
     @property
     def separate_output(self) -> bool:
@@ -131,15 +137,19 @@ class Rule:
 RULES: dict[str, Rule] = {
     r.name: r
     for r in [
-        Rule("plain", 1, True, plain, stream, carries="none"),
+        Rule("plain", 1, True, plain, stream, carries="none", torch_kernel="rnn_tanh"),
         Rule("resnet", 1, True, resnet, stream, carries="identity"),
         Rule("highway", 2, True, highway, stream, bias=(-1.0, 0.0)),  # start by carrying
-        Rule("lstm", 4, True, lstm, squashed, bias=(0.0, 1.0, 0.0, 0.0)),  # Jozefowicz 2015
-        Rule("gru", 3, True, gru, stream),
+        Rule("lstm", 4, True, lstm, squashed, bias=(0.0, 1.0, 0.0, 0.0), torch_kernel="lstm"),  # Jozefowicz 2015
+        Rule("gru", 3, True, gru, stream, torch_kernel="gru"),
         Rule("minlstm", 3, False, minlstm, stream),
         Rule("mingru", 2, False, mingru, stream),
     ]
 }
+
+
+# Not a row of the table, a variant of its first: what rot90.RNN(nonlinearity="relu") computes.
+PLAIN_RELU = Rule("plain-relu", 1, True, plain_relu, stream, carries="none", torch_kernel="rnn_relu")
 
 
 def get_rule(name: str | Rule) -> Rule:

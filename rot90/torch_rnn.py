@@ -1,13 +1,13 @@
 """The one home that calls torch's fused RNN kernels (torch._VF.rnn_tanh / lstm / gru).
 
-Three rules along time are functions torch already computes in one fused call, with the same
-gate order and parameter layout: plain (an Elman RNN), lstm and gru. rot90 uses those kernels
-for speed, and the integrator of rot90.residual stays the reference they are tested against.
-Plain tensors in and out (a flat parameter list, hx, lengths), so nothing here knows rot90's
-modules:
+Some rules along time are functions torch already computes in one fused call, with the same
+gate order and parameter layout: plain (an Elman RNN, tanh or relu), lstm and gru; a Rule names
+its kernel (Rule.torch_kernel). rot90 uses those kernels for speed, and the integrator of
+rot90.residual stays the reference they are tested against. Plain tensors in and out (a flat
+parameter list, hx, lengths), so nothing here knows rot90's modules:
 
-    block(name, params, x, hx, lengths)                   one layer, one direction, x (T, B, I)
-    stack(name, params, x | packed, hx, num_layers, ...)  torch.nn.LSTM/GRU/RNN's whole call
+    block(kernel, params, x, hx, lengths)                   one layer, one direction, x (T, B, I)
+    stack(kernel, params, x | packed, hx, num_layers, ...)  torch.nn.LSTM/GRU/RNN's whole call
 """
 
 from __future__ import annotations
@@ -15,9 +15,6 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 from torch.nn.utils.rnn import PackedSequence, pack_padded_sequence, pad_packed_sequence
-
-# rule -> torch's kernel
-KERNELS = {"plain": "rnn_tanh", "lstm": "lstm", "gru": "gru"}
 
 # (kernel, device type, dtype) where torch's kernel cannot run on this machine: under CPU autocast torch sends LSTMs
 # to oneDNN, which has no bfloat16 LSTM on CPUs without AVX512-BF16; torch.nn.LSTM itself fails there.
@@ -31,12 +28,12 @@ def compute_dtype(x: Tensor) -> torch.dtype:
 
 
 def _kernel(name: str):
-    return getattr(torch._VF, KERNELS[name])
+    return getattr(torch._VF, name)  # rnn_tanh, rnn_relu, lstm, gru
 
 
 def block(name: str, params: list[Tensor], x: Tensor, hx: tuple[Tensor, ...], lengths: Tensor | None
           ) -> tuple[Tensor, tuple[Tensor, ...]] | None:
-    """One layer of rule `name` along time on torch's kernel, or None where that kernel cannot run here
+    """One layer along time on torch's kernel `name`, or None where that kernel cannot run here
     (reduced precision it lacks on this CPU): the caller then integrates.
 
     params: [W_ih, W_hh] (+ [b_ih, b_hh]); x (T, B, I); hx: (h0,) or (h0, c0), each (B, H); lengths (B,) on the

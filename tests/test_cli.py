@@ -16,7 +16,8 @@ def test_check_prints_the_table_and_passes(capsys):
     assert "rot90.LSTM(residual) vs torch.nn.LSTM" in out
     assert "rot90.LSTM(residual, proj_size=3) vs torch.nn.LSTM" in out
     assert "rotate(rotate(mingru layer)) vs layer" in out
-    assert "20/20 within their bounds" in out
+    assert "rot90.RNN(torch) vs torch.nn.RNN" in out
+    assert "22/22 within their bounds" in out
 
 
 def test_check_fails_when_a_difference_is_above_its_bound(capsys, monkeypatch):

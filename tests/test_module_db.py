@@ -1,10 +1,11 @@
-"""PyTorch's own test inputs for torch.nn.LSTM and torch.nn.GRU, through rot90.LSTM / rot90.GRU.
+"""PyTorch's own test inputs for torch.nn.RNN, LSTM and GRU, through rot90.RNN / LSTM / GRU.
 
-Every ModuleInfo sample of torch.testing._internal.common_modules.module_db for the two modules
+Every ModuleInfo sample of torch.testing._internal.common_modules.module_db for the three modules
 (constructor arguments, forward inputs: batched and unbatched, with and without initial states,
 projections, both directions, both layouts) runs through torch's module and through rot90's with
 torch's state dict, in float64: outputs, final states and every gradient (input, states,
-parameters), each relative to its magnitude.
+parameters), each relative to its magnitude; for both implementations, the integrator
+(impl="residual") and torch's kernel (impl="torch", the default).
 """
 
 import pytest
@@ -14,7 +15,7 @@ import rot90
 from rot90.testing import assert_close
 
 common_modules = pytest.importorskip("torch.testing._internal.common_modules")  # needs expecttest (dev extra)
-INFOS = [m for m in common_modules.module_db if m.module_cls in (torch.nn.LSTM, torch.nn.GRU)]
+INFOS = [m for m in common_modules.module_db if m.module_cls in (torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU)]
 
 
 def samples():
@@ -42,16 +43,17 @@ def _run(module, sample):
 
 
 def test_module_db_has_the_samples():
-    assert {m.module_cls for m in INFOS} == {torch.nn.LSTM, torch.nn.GRU}
-    assert len(list(samples())) >= 2 * 48  # 48 samples (16 of them with proj_size), in training and eval mode
+    assert {m.module_cls for m in INFOS} == {torch.nn.RNN, torch.nn.LSTM, torch.nn.GRU}
+    assert len(list(samples())) >= 2 * 48  # 48 LSTM/GRU samples (16 with proj_size), RNN's, in training and eval
 
 
+@pytest.mark.parametrize("impl", ["residual", "torch"])
 @pytest.mark.parametrize("cls,sample,training", list(samples()))
-def test_pytorch_module_samples(cls, sample, training):
+def test_pytorch_module_samples(cls, sample, training, impl):
     c = sample.constructor_input
     torch.manual_seed(0)
     ref = cls(*c.args, **c.kwargs).to(torch.float64).train(training)
-    ours = getattr(rot90, cls.__name__)(*c.args, **c.kwargs).to(torch.float64).train(training)
+    ours = getattr(rot90, cls.__name__)(*c.args, **c.kwargs, impl=impl).to(torch.float64).train(training)
     ours.load_state_dict(ref.state_dict())
     assert list(ours.state_dict()) == list(ref.state_dict())
     with torch.random.fork_rng():

@@ -1,4 +1,4 @@
-"""`rot90 check`: the equivalences, measured: rot90.LSTM/GRU against torch, and rotate() against the layer.
+"""`rot90 check`: the equivalences, measured: rot90.LSTM/GRU/RNN against torch, and rotate() against the layer.
 
 The tests assert them; this prints them as a table. Every case compares outputs, final states
 and all parameter and input gradients, each tensor as a relative error (rot90.testing), and
@@ -58,7 +58,8 @@ def compare_with_torch(kind: str, case: Case, impl: str = "residual", seed: int 
                        dtype=torch.float32) -> float:
     """Largest relative error of rot90 against torch over outputs, final states and every gradient."""
     g = torch.Generator().manual_seed(seed)
-    torch_cls, ours_cls = {"LSTM": (torch.nn.LSTM, rnn.LSTM), "GRU": (torch.nn.GRU, rnn.GRU)}[kind]
+    torch_cls, ours_cls = {"LSTM": (torch.nn.LSTM, rnn.LSTM), "GRU": (torch.nn.GRU, rnn.GRU),
+                           "RNN": (torch.nn.RNN, rnn.RNN)}[kind]
     kw = dict(num_layers=case.num_layers, bidirectional=case.bidirectional, batch_first=case.batch_first)
     if case.proj_size:
         kw["proj_size"] = case.proj_size
@@ -127,7 +128,7 @@ def rotation_difference(rule: str, seed: int = 0, input_size: int = 5, hidden_si
 def report(full: bool = False) -> list[tuple[str, str, float, float]]:
     """Rows (what, case, largest relative error, its bound) for the check table, in float32."""
     rows = []
-    for kind, impl, proj in [(k, i, 0) for k in ("LSTM", "GRU") for i in ("residual", "torch")] + \
+    for kind, impl, proj in [(k, i, 0) for k in ("LSTM", "GRU", "RNN") for i in ("residual", "torch")] + \
             [("LSTM", "residual", 3), ("LSTM", "torch", 3)]:
         diffs = {c: compare_with_torch(kind, c, impl) for c in cases(full, proj)}
         worst = max(diffs, key=diffs.get)
