@@ -53,7 +53,7 @@ def test_help_does_not_wait_for_torch():
     r = subprocess.run([sys.executable, "-c", "import sys, rot90, rot90.cli; print('torch' in sys.modules)"],
                        capture_output=True, text=True, timeout=60)
     assert r.stdout.strip() == "False", r.stderr
-    exe = shutil.which("rot90") or str((__import__("pathlib").Path(sys.executable).with_name("rot90")))
+    exe = shutil.which("rot90") or str(__import__("pathlib").Path(sys.executable).with_name("rot90"))
     times = []
     for _ in range(5):
         start = time.perf_counter()
