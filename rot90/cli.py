@@ -60,12 +60,13 @@ def cmd_data_build(args) -> int:
     from pathlib import Path
 
     from .data.translation import DEFAULT_DEV, DEFAULT_TEST, BuildConfig, build
+    from .files import cache_dir
 
     if args.kind == "text":
         from .data.text import build_text
 
         out = Path(args.out or f"data/{args.corpus}")
-        cache = Path(args.cache) if args.cache else Path.home() / ".cache" / "rot90" / "archives"
+        cache = Path(args.cache) if args.cache else cache_dir("archives")
         manifest = build_text(args.corpus, out, cache)
         print(f"{args.corpus} in {out}")
         for split, info in manifest["splits"].items():
@@ -161,8 +162,8 @@ def cmd_translate(args) -> int:
     if args.input:
         with open(args.input, "rb") as f:
             translate_stream(tr, f, args.input, **kw)
-    else:
-        translate_stream(tr, sys.stdin.buffer, "stdin", **kw)
+    else:  # a person typing at a terminal gets each line's translation as soon as the line is typed
+        translate_stream(tr, sys.stdin.buffer, "stdin", **{**kw, "batch": 1 if sys.stdin.isatty() else args.batch})
     return 0
 
 
@@ -172,18 +173,22 @@ def cmd_eval(args) -> int:
     from .translate import evaluate
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
-                 limit=args.limit, device=args.device)
+                 limit=args.limit, device=args.device, nbest=args.nbest, progress=None)
     print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
           + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
-    print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}")
+    print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}   hypothesis/reference length {r['length_ratio']:.3f}")
     print(f"chrF {r['chrf']:.2f}   {r['chrf_signature']}")
     print(f"perplexity {r['perplexity']:.3f}   decoding {r['sentences_per_s']:.1f} sentences/s")
     for e in r["examples"][:3]:
         print(f"  src: {e['source']}\n  ref: {e['reference']}\n  hyp: {e['hypothesis']}")
-    if args.json:
-        from .files import atomic_write
+    from .files import atomic_write
 
+    if args.output:  # the hypotheses, for rescoring: one line each, or n-best blocks as rot90 translate writes them
+        atomic_write(args.output, "".join(h[0][0] + "\n" for h in r["hypotheses"]) if args.nbest == 1 else
+                     "".join("".join(f"{t}\t{s:.4f}\n" for t, s in h) + "\n" for h in r["hypotheses"]))
+        print(f"wrote {args.output}")
+    if args.json:
         atomic_write(args.json, json.dumps(r, indent=1, ensure_ascii=False))
     return 0
 
@@ -326,7 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
     shared(ev, "beam", "alpha")
     ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
     ev.add_argument("--batch", type=int, default=64, help="sentences decoded together (1: one at a time)")
-    ev.add_argument("--json", help="write the results here")
+    ev.add_argument("--output", metavar="FILE", help="write the hypotheses here, one per line in the split's "
+                                                    "order (with --nbest N: N text<TAB>score lines, then a blank)")
+    ev.add_argument("--nbest", type=int, default=1, help="hypotheses per sentence in --output (scored: the best)")
+    ev.add_argument("--json", help="write the results here (with every hypothesis)")
     shared(ev, "device")
     ev.set_defaults(func=cmd_eval)
 
@@ -348,7 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     db.add_argument("--lang", default="fr", help="translation: target language, fr or de")
     db.add_argument("--corpus", default="shakespeare", help="text: shakespeare or web-bible")
     db.add_argument("--out", help="output folder (default data/translation-LANG or data/CORPUS)")
-    db.add_argument("--cache", help="where downloaded archives are kept (default ~/.cache/rot90/...)")
+    db.add_argument("--cache", help="where downloaded archives are kept (default: rot90's cache, $ROT90_CACHE or "
+                                    "$XDG_CACHE_HOME/rot90 or ~/.cache/rot90)")
     db.add_argument("--packages", nargs="+", metavar="PKG", help="Debian packages to read (default: the full set)")
     db.add_argument("--test", nargs="+", metavar="PKG",
                     help="packages held out as test (default gnucash-common darktable)")

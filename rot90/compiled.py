@@ -22,7 +22,7 @@ torch raises for the same misuse); nothing reaches C++ that it could read or wri
 
 Why not torch.utils.cpp_extension: it compiles torch's headers and pybind11 (about a minute
 on two cores) and needs ninja; these kernels need neither, only pointers, and build in about
-a second. The shared object is cached in $ROT90_CACHE (default ~/.cache/rot90) under a key of
+a second. The shared object is cached in rot90's cache (files.cache_dir) under a key of
 the source, the compiler, its flags and what -march=native means on this CPU, so one cache
 shared by two machines never serves code a CPU cannot run; beside it its SHA-256, checked before
 every load (a damaged library is built again, never loaded). Where no compiler is found,
@@ -45,7 +45,7 @@ import torch
 from torch import Tensor
 
 from .errors import ArgumentError
-from .files import atomic_write
+from .files import atomic_write, cache_dir
 from .rules import Rule, get_rule, stream
 
 log = logging.getLogger("rot90")
@@ -53,10 +53,6 @@ SOURCE = Path(__file__).with_name("csrc") / "scan.cpp"
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC", "-std=c++17"]
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 GATED = {"minlstm": 3, "mingru": 2}  # rule -> pre-activations per unit in px
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get("ROT90_CACHE", Path.home() / ".cache" / "rot90"))
 
 
 def _cpu_target(cc: str) -> str:

@@ -9,6 +9,7 @@ type. The resolved config is written into the run folder and compared on resume.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import difflib
 import itertools
@@ -360,16 +361,32 @@ def recipe_summary(name: str, width: int = 100) -> str:
     return comment if len(comment) <= width else comment[:width - 1].rsplit(" ", 1)[0] + " …"
 
 
+PATHS = ("data.path", "data.train_file", "data.dev_file", "data.test_file", "data.tokenizer")
+
+
+def absolute_paths(cfg: Config) -> Config:
+    """A copy of cfg with its file and folder keys (PATHS) made absolute, against the current folder."""
+    cfg = copy.deepcopy(cfg)
+    for name in PATHS:
+        section, key = name.split(".")
+        if value := getattr(getattr(cfg, section), key):
+            setattr(getattr(cfg, section), key, str(Path(value).expanduser().absolute()))
+    return cfg
+
+
 def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:
     """'section.key: a -> b' for every key that differs, except those in ignore.
 
-    A key one side lacks counts as its default: a run saved before a key existed still resumes.
+    A key one side lacks counts as its default: a run saved before a key existed still resumes. A path
+    (PATHS) recorded relative by an earlier version equals its absolute form, from the current folder.
     """
     defaults, out = Config().to_dict(), []
     for section in a.keys() | b.keys():
         for key in (a.get(section, {}).keys() | b.get(section, {}).keys()):
             name, default = f"{section}.{key}", defaults.get(section, {}).get(key)
             va, vb = a.get(section, {}).get(key, default), b.get(section, {}).get(key, default)
+            if name in PATHS and va and vb and Path(va).expanduser().absolute() == Path(vb).expanduser().absolute():
+                continue
             if name not in ignore and va != vb:
                 out.append(f"{name}: {va!r} -> {vb!r}")
     return sorted(out)

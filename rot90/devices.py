@@ -2,6 +2,8 @@
 
     resolve_device("auto") -> cuda (cuda:LOCAL_RANK under torchrun) when a GPU is here, else cpu
     memory(device)         -> bytes of memory the device has in all (free=True: free now)
+    processor(device)      -> the CPU's model name, or the GPU's
+    environment()          -> what a run folder's env.json records: enough to trace a result to its machine
 
 A name that is not a device, a device kind rot90 does not run on, or a CUDA device this machine
 lacks is one ArgumentError whose message starts with `what` (the key or flag the user wrote).
@@ -10,6 +12,11 @@ lacks is one ArgumentError whose message starts with `what` (the key or flag the
 from __future__ import annotations
 
 import os
+import platform
+import subprocess
+import sys
+from importlib import metadata
+from pathlib import Path
 
 import torch
 
@@ -42,3 +49,47 @@ def memory(device: torch.device, free: bool = False) -> int:
         return os.sysconf("SC_AVPHYS_PAGES" if free else "SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
         return 8 << 30
+
+
+def processor(device: torch.device | None = None) -> str:
+    """The GPU's name for a CUDA device, else the CPU's model name."""
+    if device is not None and device.type == "cuda":
+        return torch.cuda.get_device_name(device)
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown"
+
+
+PACKAGES = ("torch", "numpy", "sentencepiece", "sacrebleu", "safetensors", "scikit-learn", "matplotlib")
+
+
+def environment() -> dict:
+    """The command, the code (rot90's version, its git commit when it runs from a checkout), Python, the platform,
+    the CPU, the GPUs and CUDA, and the versions of the packages a result depends on."""
+    from .version import __version__
+
+    here = Path(__file__).resolve().parent
+    try:
+        commit = subprocess.run(["git", "-C", str(here), "rev-parse", "HEAD"], capture_output=True, text=True,
+                                timeout=10).stdout.strip() or None
+        dirty = bool(commit) and bool(subprocess.run(["git", "-C", str(here), "status", "--porcelain", "--", "."],
+                                                     capture_output=True, text=True, timeout=10).stdout.strip())
+    except (OSError, subprocess.SubprocessError):
+        commit, dirty = None, False
+    versions = {}
+    for name in PACKAGES:
+        try:
+            versions[name] = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            versions[name] = None
+    cuda = torch.cuda.is_available()
+    return {"argv": sys.argv, "cwd": os.getcwd(), "rot90": __version__, "git_commit": commit, "git_dirty": dirty,
+            "python": sys.version.split()[0], "platform": platform.platform(), "cpu": processor(),
+            "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cuda": torch.version.cuda if cuda else None,
+            "gpus": [torch.cuda.get_device_name(i) for i in range(torch.cuda.device_count())] if cuda else [],
+            "packages": versions}

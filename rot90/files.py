@@ -88,3 +88,10 @@ def digest(obj) -> str:
 
     walk(obj)
     return h.hexdigest()
+
+
+def cache_dir(*parts: str) -> Path:
+    """rot90's cache (the compiled kernel, tokenizers, downloaded archives): $ROT90_CACHE, else
+    $XDG_CACHE_HOME/rot90, else ~/.cache/rot90; `parts` name a folder inside it."""
+    root = os.environ.get("ROT90_CACHE") or Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "rot90"
+    return Path(root).joinpath(*parts)

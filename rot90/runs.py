@@ -1,6 +1,7 @@
 """The run folder that `rot90 train --out DIR` writes, spelled out once, and the seed of each random stream.
 
     DIR/config.json      the resolved config, rot90's and torch's versions (compared on resume)
+    DIR/env.json         the command, code, machine and packages of the run's latest session (devices.environment)
     DIR/metrics.jsonl    one JSON row per update and per dev evaluation (metrics.jsonl.gz when archived)
     DIR/ckpt/            step-NNNNNNN.pt, best.pt, latest: the training state, for resume
     DIR/export/          model.safetensors + config.json (+ tokenizer): what rot90.load reads
@@ -32,6 +33,7 @@ class RunFolder:
     export = property(lambda self: self.root / "export")
     result = property(lambda self: self.root / "result.json")
     lock = property(lambda self: self.root / ".lock")
+    env = property(lambda self: self.root / "env.json")
     marker = property(lambda self: self.root / ".rot90-run")
 
     def is_run(self) -> bool:

@@ -173,9 +173,13 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
 
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
-             alpha: float = 0.6, batch: int = 64, limit: int = 0, device: str = "auto") -> dict:
-    """BLEU and chrF (sacrebleu, with signatures), perplexity, and decoding speed on a split."""
+             alpha: float = 0.6, batch: int = 64, limit: int = 0, device: str = "auto", nbest: int = 1,
+             progress: bool | None = False) -> dict:
+    """BLEU and chrF (sacrebleu, with signatures) of the best hypotheses, their length against the references',
+    perplexity, and decoding speed on a split. The result's "hypotheses" holds every line's n best (text,
+    score) pairs, in the split's order. progress: a progress bar (None: on a terminal only)."""
     sacrebleu = need("sacrebleu", "nmt")
+    tqdm = need("tqdm", "train").tqdm
 
     from .data.synthetic import number_splits
 
@@ -197,25 +201,33 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs = pairs[:limit] if limit else pairs
     srcs = [tr.tokenizer.encode(s) for s, _ in pairs]
     start = time.perf_counter()
-    hyps = [""] * len(srcs)
+    best: list = [[("", 0.0)]] * len(srcs)
     order = sorted(range(len(srcs)), key=lambda i: len(srcs[i]))  # batches of like lengths pad and wait least
+    bar = tqdm(total=len(order), unit="sentence", disable=None if progress is None else not progress,
+               dynamic_ncols=True, leave=False)
     for i in range(0, len(order), batch):
         chunk = order[i:i + batch]
-        for j, h in zip(chunk, tr.translate_lines([pairs[j][0] for j in chunk], warn=False, beam=beam, alpha=alpha)):
-            hyps[j] = h[0][0]
+        for j, h in zip(chunk, tr.translate_lines([pairs[j][0] for j in chunk], warn=False, beam=beam, alpha=alpha,
+                                                  nbest=nbest)):
+            best[j] = h
+        bar.update(len(chunk))
+    bar.close()
     seconds = time.perf_counter() - start
-    refs = [t for _, t in pairs]
+    hyps, refs = [h[0][0] for h in best], [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
+    bleu_score = bleu.corpus_score(hyps, [refs])
     # Perplexity by teacher forcing, on sources and references cut to the training length.
     pairs_ids = [(s[: tr.max_len], tr.tokenizer.encode(t)[: tr.max_len]) for s, (_, t) in zip(srcs, pairs)]
     nll, n = teacher_forced_nll(tr.model, pairs_ids, batch)
     return {"split": split, "sentences": len(pairs), "beam": beam, "batch": batch, "device": str(tr.device),
             "sources_split": tr.split,
-            "bleu": bleu.corpus_score(hyps, [refs]).score, "bleu_signature": str(bleu.get_signature()),
+            "bleu": bleu_score.score, "bleu_signature": str(bleu.get_signature()),
+            "length_ratio": bleu_score.sys_len / max(bleu_score.ref_len, 1),  # hypothesis / reference words
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),
             "perplexity": math.exp(nll / max(n, 1)), "sentences_per_s": len(pairs) / seconds,
             "examples": [{"source": s, "reference": r, "hypothesis": h}
-                         for (s, r), h in list(zip(pairs, hyps))[:5]]}
+                         for (s, r), h in list(zip(pairs, hyps))[:5]],
+            "hypotheses": best}
 
 
 def split_text(text: str, count, limit: int) -> list[str]:

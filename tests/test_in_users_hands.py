@@ -60,3 +60,40 @@ def test_help_does_not_wait_for_torch():
         assert subprocess.run([exe, "--help"], capture_output=True, timeout=60).returncode == 0
         times.append(time.perf_counter() - start)
     assert statistics.median(times) < 0.5, times
+
+
+def test_a_run_records_its_environment_and_works_from_any_folder(tmp_path, monkeypatch, capsys):
+    """A relative data.path is recorded absolute, so `rot90 eval --model /abs/run` works from elsewhere; env.json
+    says what ran where."""
+    import json
+
+    data = tmp_path / "work" / "data"
+    data.mkdir(parents=True)
+    pairs = [(f"open file {i}", f"ouvrir le fichier {i}") for i in range(60)]
+    for split, part in (("train", pairs[:40]), ("dev", pairs[40:50]), ("test", pairs[50:])):
+        (data / f"{split}.en").write_text("".join(a + "\n" for a, _ in part))
+        (data / f"{split}.fr").write_text("".join(b + "\n" for _, b in part))
+    monkeypatch.chdir(tmp_path / "work")
+    sets = ["data.task=translate", "data.path=data", "data.vocab_size=40", "data.batch_tokens=256", "model.hidden=8",
+            "train.steps=2", "train.eval_every=0", "train.checkpoint_every=2"]
+    assert main(["train", "--out", "run", *[a for s in sets for a in ("--set", s)]]) == 0
+    run = tmp_path / "work" / "run"
+    recorded = json.loads((run / "config.json").read_text())["config"]["data"]["path"]
+    assert recorded == str(data)
+    env = json.loads((run / "env.json").read_text())
+    assert env["argv"] and env["python"] and env["cpu"] and env["packages"]["torch"] and "git_commit" in env
+    monkeypatch.chdir(tmp_path)
+    assert main(["eval", "--model", str(run), "--split", "test", "--beam", "1"]) == 0
+    assert "BLEU" in capsys.readouterr().out
+    monkeypatch.chdir(tmp_path / "work")  # the same run resumes from where it was started, relative path and all
+    assert main(["train", "--out", "run", *[a for s in sets + ["train.steps=4"] for a in ("--set", s)]]) == 0
+
+
+def test_the_cache_honours_xdg_and_rot90_cache(monkeypatch, tmp_path):
+    from rot90.files import cache_dir
+
+    monkeypatch.delenv("ROT90_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_dir("debs") == tmp_path / "xdg" / "rot90" / "debs"
+    monkeypatch.setenv("ROT90_CACHE", str(tmp_path / "mine"))
+    assert cache_dir() == tmp_path / "mine"

@@ -228,3 +228,41 @@ def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_pa
     assert main(["train", "--out", str(tmp_path / "run3"), *[a for s in bad for a in ("--set", s)]]) == 2
     assert "bad.model': not a SentencePiece model" in capsys.readouterr().err
     assert not (tmp_path / "run3").exists()
+
+
+def test_eval_writes_its_hypotheses_and_the_length_ratio(run, tmp_path, capsys):
+    out, nbest = tmp_path / "hyps.txt", tmp_path / "nbest.txt"
+    assert main(["eval", "--model", str(run), "--split", "dev", "--limit", "12", "--output", str(out)]) == 0
+    printed = capsys.readouterr().out
+    assert "hypothesis/reference length" in printed
+    lines = out.read_text().split("\n")
+    assert len(lines) == 13 and lines[-1] == "" and all(lines[:12])  # one per sentence, in the split's order
+    assert main(["eval", "--model", str(run), "--split", "dev", "--limit", "12", "--beam", "3", "--nbest", "2",
+                 "--output", str(nbest)]) == 0
+    blocks = nbest.read_text().split("\n\n")
+    assert len([b for b in blocks if b.strip()]) == 12
+    assert all(len(b.strip().split("\n")) == 2 and "\t" in b for b in blocks if b.strip())
+
+
+def test_a_person_typing_gets_each_line_as_it_is_typed(run):
+    """On a terminal, the first line's translation appears before the second line is typed."""
+    import os
+    import pty
+    import select
+
+    main_fd, tty = pty.openpty()
+    p = subprocess.Popen([sys.executable, "-m", "rot90", "translate", "--model", str(run), "--device", "cpu"],
+                         stdin=tty, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    os.close(tty)
+    try:
+        os.write(main_fd, b"forty-two\n")
+        ready, _, _ = select.select([p.stdout], [], [], 120)
+        assert ready, "no translation of the first line while the second is not typed yet"
+        first = p.stdout.readline().decode().strip()
+        assert first
+        os.write(main_fd, b"seven\n\x04")  # the second line, then end of input (Ctrl-D)
+        assert p.wait(timeout=120) == 0
+        assert p.stdout.read().decode().strip()
+    finally:
+        p.kill()
+        os.close(main_fd)

@@ -10,7 +10,6 @@ Batches are made by token count with length bucketing, as Sutskever et al. (2014
 from __future__ import annotations
 
 import hashlib
-import os
 import random
 import tempfile
 from collections.abc import Iterable
@@ -20,7 +19,7 @@ from pathlib import Path
 from filelock import FileLock  # (a dependency of torch's)
 
 from ..extras import need
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from ..runs import derive_seed
 from ..tokens import BOS, EOS, PAD, UNK
 from .io import DataError
@@ -97,15 +96,15 @@ class SentencePiece:
                cache: Path | None = None) -> SentencePiece:
         """The model trained on these pairs with these settings, trained once and kept.
 
-        Keyed by the sha256 of the pairs and the settings, in $ROT90_CACHE/sentencepiece (default
-        ~/.cache/rot90): every rank of a run, every resume and every run on the same data reads
-        the same file. One process trains while the others wait on a lock, then read its result.
+        Keyed by the sha256 of the pairs and the settings, in rot90's cache (files.cache_dir): every
+        rank of a run, every resume and every run on the same data reads the same file. One process
+        trains while the others wait on a lock, then read its result.
         """
         spm = need("sentencepiece", "nmt")
         h = hashlib.sha256(f"{vocab_size}:{model_type}:{spm.__version__}\n".encode())
         for a, b in pairs:
             h.update(f"{a}\t{b}\n".encode())
-        cache = Path(cache or Path(os.environ.get("ROT90_CACHE", Path.home() / ".cache" / "rot90")) / "sentencepiece")
+        cache = Path(cache) if cache else cache_dir("sentencepiece")
         path = cache / f"{h.hexdigest()[:32]}.model"
         cache.mkdir(parents=True, exist_ok=True)
         with FileLock(cache / f"{path.stem}.lock"):  # two runs training the same vocabulary: one trains, one reads

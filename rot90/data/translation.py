@@ -31,7 +31,7 @@ from html.parser import HTMLParser
 from pathlib import Path
 
 from ..extras import need
-from ..files import atomic_write
+from ..files import atomic_write, cache_dir
 from .io import DataError
 
 # Package names; `*` is resolved by apt-cache to the newest match; {lang} is the target language.
@@ -53,7 +53,7 @@ class BuildConfig:
 
     lang: str = "fr"
     out: Path = Path("data/translation-fr")
-    cache: Path = Path.home() / ".cache" / "rot90" / "debs"
+    cache: Path = field(default_factory=lambda: cache_dir("debs"))
     packages: list[str] | None = None  # None: PACKAGES
     test: tuple[str, ...] = DEFAULT_TEST
     dev: tuple[str, ...] = DEFAULT_DEV

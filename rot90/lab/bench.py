@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from .. import compiled
-from ..devices import memory, resolve_device
+from ..devices import memory, processor, resolve_device
 from ..files import atomic_write
 from ..models.transformer import Block
 from ..nn import LSTM, MinLSTM
@@ -165,7 +165,7 @@ def run(cfg: BenchConfig, progress: Callable[[str], None] = lambda s: None) -> d
     B, d = cfg.batch, cfg.width
     result = {
         "config": asdict(cfg), "device": str(device), "torch": torch.__version__, "rot90": __version__,
-        "threads": torch.get_num_threads(), "machine": platform.machine(), "processor": _processor(device),
+        "threads": torch.get_num_threads(), "machine": platform.machine(), "processor": processor(device),
         "allocator": allocator, "compiled_kernel": compiled.available(),
         "matmul_gflops": matmul_gflops(device), "layers": [], "scan": [], "skipped": [],
     }
@@ -219,18 +219,6 @@ def scan_row(B: int, T: int, d: int, device: torch.device, repeats: int) -> dict
     med = lambda fn: statistics.median(time_it(fn, repeats, 1, device))  # noqa: E731
     return {"T": T, "scan_s": med(lambda: scan(f, b)), "product_s": med(lambda: f * b),
             "cumsum_s": med(lambda: torch.cumsum(b, 1))}
-
-
-def _processor(device: torch.device) -> str:
-    if device.type == "cuda":
-        return torch.cuda.get_device_name(device)
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 def table(result: dict) -> str:

@@ -98,8 +98,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
 
         progress(f"  {run.name}: test split, beam 5")
         r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
-        result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "perplexity", "sentences_per_s",
-                                            "bleu_signature", "chrf_signature")}
+        result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "length_ratio", "perplexity",
+                                            "sentences_per_s", "bleu_signature", "chrf_signature")}
     if group.gradients and cfg.model.layers:  # (a linear classifier has no stream)
         from .gradients import decay
 

@@ -30,8 +30,8 @@ try:
 except ImportError:  # Windows: msvcrt's locking instead, imported where it is used
     fcntl = None
 
-from ..config import TRANSLATION_TASKS, Config, ConfigError, differences, validate
-from ..devices import memory, resolve_device
+from ..config import TRANSLATION_TASKS, Config, ConfigError, absolute_paths, differences, validate
+from ..devices import environment, memory, resolve_device
 from ..errors import RunFailed
 from ..export import export
 from ..extras import need
@@ -157,7 +157,8 @@ class Trainer:
     """Trains a task's model into a run folder: `Trainer(cfg, out).run(task)`. rot90.run composes the two."""
 
     def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
-        self.cfg, self.out, self.log, self.board = validate(cfg), Path(out), log, None
+        # paths recorded absolute: the run, its export and `rot90 eval` work from any folder
+        self.cfg, self.out, self.log, self.board = absolute_paths(validate(cfg)), Path(out), log, None
         self.folder = RunFolder(self.out)
         self.force, self._lock, self._good, self._resumed_from = force, None, set(), None
         self.world = int(os.environ.get("WORLD_SIZE", "1"))
@@ -242,6 +243,8 @@ class Trainer:
         if self.rank == 0:
             atomic_write(self.folder.config, json.dumps({"config": self.cfg.to_dict(), "rot90": __version__,
                                                          "torch": torch.__version__}, indent=1))
+            atomic_write(self.folder.env, json.dumps({**environment(), "device": str(self.device),
+                                                      "world_size": self.world}, indent=1))
         self._barrier()
 
     def _barrier(self):
