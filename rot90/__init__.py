@@ -9,6 +9,8 @@ help do not wait for torch: `rot90.LSTM` imports the layers, `rot90.Translator` 
 from __future__ import annotations
 
 import importlib
+import sys
+import types
 from typing import TYPE_CHECKING
 
 from .version import __version__
@@ -19,10 +21,22 @@ _HOMES = {
     "Cell": "residual", "Residual": "residual",
     "RULES": "rules", "Rule": "rules",
     "scan": "scan",
-    "Translator": "translate",
+    "Translator": "translate", "Sampler": "generate",
 }
 # subpackages and modules a user reaches as attributes (rot90.testing.assert_close after `import rot90`)
 _MODULES = {"testing", "nn", "residual", "rules", "scan", "init", "lengths", "export", "config", "models"}
+
+
+class _Package(types.ModuleType):
+    """rot90 itself. Importing a submodule sets it as an attribute of its package; for rot90.scan that would hide
+    the function `rot90.scan` behind the module rot90/scan.py of the same name, so that one is not set."""
+
+    def __setattr__(self, name, value):
+        if not (name == "scan" and isinstance(value, types.ModuleType)):
+            super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Package
 
 
 def __getattr__(name: str):
@@ -49,6 +63,7 @@ def load(folder):
 
 if TYPE_CHECKING:  # what type checkers and IDEs see
     from . import testing
+    from .generate import Sampler
     from .nn import GRU, LSTM, RNN, MinGRU, MinLSTM, rotate
     from .residual import Cell, Residual
     from .rules import RULES, Rule
@@ -56,4 +71,4 @@ if TYPE_CHECKING:  # what type checkers and IDEs see
     from .translate import Translator
 
 __all__ = ["RNN", "LSTM", "GRU", "MinLSTM", "MinGRU", "Cell", "Residual", "rotate", "RULES", "Rule", "scan", "load",
-           "Translator", "testing", "__version__"]
+           "Translator", "Sampler", "testing", "__version__"]

@@ -4,6 +4,7 @@ bounds); 2 bad input, said in one line on stderr, never a traceback."""
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import os
 import sys
@@ -11,6 +12,22 @@ import time
 
 from .errors import RunFailed
 from .extras import MissingExtra
+
+LOG = logging.getLogger("rot90")  # the library logs here; the command shows it on stderr (-q: warnings only)
+
+
+class _Stderr(logging.Handler):
+    """Writes to whatever sys.stderr is at the time (the command's, a test's capture), one line per message."""
+
+    def emit(self, record):
+        print(self.format(record), file=sys.stderr, flush=True)
+
+
+def setup_logging(quiet: bool, verbose: bool):
+    if not any(isinstance(h, _Stderr) for h in LOG.handlers):
+        LOG.addHandler(_Stderr())
+        LOG.propagate = False
+    LOG.setLevel(logging.WARNING if quiet else logging.DEBUG if verbose else logging.INFO)
 
 
 class UsageError(Exception):
@@ -45,7 +62,7 @@ def cmd_bench(args) -> int:
     cfg = BenchConfig(batch=args.batch, width=args.width, lengths=args.lengths, repeats=args.repeats,
                       warmup=args.warmup, device=args.device, budget_s=args.budget, contenders=args.only,
                       reuse_memory=not args.no_reuse_memory)
-    result = run(cfg, progress=lambda s: print(s, file=sys.stderr, flush=True))
+    result = run(cfg, progress=LOG.info)
     print(table(result))
     if args.json:
         write_json(result, args.json)
@@ -82,7 +99,7 @@ def cmd_data_build(args) -> int:
     if args.cache:
         cfg.cache = Path(args.cache)
     start = time.perf_counter()
-    manifest = build(cfg, log=lambda m: print(m, file=sys.stderr, flush=True))
+    manifest = build(cfg, log=LOG.info)
     print(f"en-{args.lang} corpus in {out} ({time.perf_counter() - start:.0f} s, "
           f"{len(manifest['packages'])} packages)")
     for split, info in manifest["splits"].items():
@@ -101,7 +118,12 @@ def cmd_train(args) -> int:
     need("safetensors", "train"), need("tqdm", "train")  # before the run folder is touched
 
     cfg = load(args.config, (args.set or []) + (["train.deterministic=true"] if args.deterministic else []))
-    s = train(cfg, Path(args.out), force=args.force, log=lambda m: print(m, file=sys.stderr, flush=True))
+    if args.print_config:  # the config as it would run, every key, as TOML that `rot90 train FILE` reads back
+        from .config import to_toml
+
+        print(to_toml(cfg), end="")
+        return 0
+    s = train(cfg, Path(args.out), force=args.force, log=LOG.info)
     if int(__import__("os").environ.get("RANK", "0")) == 0:
         print(f"trained to step {s['step']} ({s['skipped']} skipped); model in {Path(args.out) / 'export'}")
     return 0
@@ -110,6 +132,9 @@ def cmd_train(args) -> int:
 def cmd_configs(args) -> int:
     from .config import RECIPES, recipe_summary, recipes
 
+    if args.keys:
+        print(config_reference(), end="")
+        return 0
     names = recipes()
     width = max(map(len, names))
     for name in names:
@@ -127,7 +152,7 @@ def cmd_lr_find(args) -> int:
 
     need("safetensors", "train"), need("tqdm", "train")
     cfg = range_config(args.config, args.set or [], getattr(args, "from"), args.to, args.steps)
-    found = lr_find(cfg, Path(args.out), log=lambda m: print(m, file=sys.stderr, flush=True), force=args.force)
+    found = lr_find(cfg, Path(args.out), log=LOG.info, force=args.force)
     diverged = f"{found['diverged_at']:.2g}" if found["diverged_at"] else f"not below {args.to:g}"
     print(f"steepest descent at lr {found['steepest']:.2g}; minimum at {found['minimum']:.2g}; diverged at "
           f"{diverged} (curve: {Path(args.out) / 'lr_find.png'})")
@@ -157,7 +182,7 @@ def cmd_plot(args) -> int:
 def cmd_translate(args) -> int:
     from .translate import Translator, translate_stream
 
-    tr = Translator(args.model, args.device)
+    tr = Translator(args.model, args.device, args.precision)
     kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch)
     if args.input:
         with open(args.input, "rb") as f:
@@ -167,13 +192,22 @@ def cmd_translate(args) -> int:
     return 0
 
 
+def cmd_sample(args) -> int:
+    from .generate import Sampler
+
+    text = Sampler.load(args.model, args.device).sample(args.prompt, args.tokens, args.temperature, args.top_k,
+                                                        args.seed)
+    print(args.prompt + text)
+    return 0
+
+
 def cmd_eval(args) -> int:
     import json
 
     from .translate import evaluate
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
-                 limit=args.limit, device=args.device, nbest=args.nbest, progress=None)
+                 limit=args.limit, device=args.device, nbest=args.nbest, progress=None, precision=args.precision)
     print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
           + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
@@ -203,7 +237,7 @@ def cmd_demo(args) -> int:
     if args.seeds < 1:
         raise ConfigError(f"--seeds {args.seeds}: at least one")
     cfg = DemoConfig(out=Path(args.out), seed=args.seed, seeds=args.seeds, quick=args.quick)
-    run_demo(cfg, progress=lambda m: print(m, file=sys.stderr, flush=True))
+    run_demo(cfg, progress=LOG.info)
     print((cfg.out / "report.md").read_text())
     print(f"wrote {cfg.out / 'report.md'} and {cfg.out / 'figures'}/ in {time.perf_counter() - start:.0f} s")
     return 0
@@ -221,7 +255,7 @@ def cmd_experiment(args) -> int:
         return 0
     run_experiment(args.name, Path(args.out), seed=args.seed, seeds=args.seeds, quick=args.quick, only=args.only,
                    extra=tuple(args.set or ()), train=not args.report_only,
-                   progress=lambda m: print(m, file=sys.stderr, flush=True))
+                   progress=LOG.info)
     print((Path(args.out) / args.name / "report.md").read_text())
     return 0
 
@@ -235,6 +269,8 @@ SHARED = {
     "device": (("--device",), dict(default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")),
     "model": (("--model",), dict(required=True, help="a run folder of rot90 train (or its export/)")),
     "beam": (("--beam",), dict(type=int, default=5, help="beam size (1: greedy)")),
+    "precision": (("--precision",), dict(default="fp32", choices=["fp32", "bf16", "fp16"],
+                                         help="decode under autocast in bf16 or fp16 (fp16: a GPU)")),
     "alpha": (("--alpha",), dict(type=float, default=0.6, help="GNMT length penalty")),
 }
 
@@ -253,10 +289,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--version", action="version", version=f"rot90 {__version__}")
     sub = p.add_subparsers(dest="command", required=True)
     dm = sub.add_parser("demo", help="the whole argument in minutes: report.md with figures")
-    dm.add_argument("--out", default="demo", help="output folder (default ./demo)")
-    dm.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
+    dm.add_argument("--out", default="demo", help="output folder")
+    dm.add_argument("--seed", type=int, default=0, help="the first seed")
     dm.add_argument("--seeds", type=int, default=3, metavar="N",
-                    help="seeds of every trained contrast (default 3; each claim is checked on every seed)")
+                    help="seeds of every trained contrast (each claim is checked on every seed)")
     dm.add_argument("--quick", action="store_true", help="tiny sizes: seconds instead of minutes")
     dm.set_defaults(func=cmd_demo)
 
@@ -298,18 +334,20 @@ def build_parser() -> argparse.ArgumentParser:
     t.add_argument("--out", required=True, help="the run folder: config, checkpoints, metrics, export")
     shared(t, "set", "force")
     t.add_argument("--deterministic", action="store_true", help="torch.use_deterministic_algorithms(True)")
+    t.add_argument("--print-config", action="store_true", help="print the resolved config as TOML and stop")
     t.set_defaults(func=cmd_train)
 
     cf = sub.add_parser("configs", help="the shipped recipes, one line each (rot90 train NAME takes one by name)")
+    cf.add_argument("--keys", action="store_true", help="every config key instead: type, default, range, who reads it")
     cf.set_defaults(func=cmd_configs)
 
     lf = sub.add_parser("lr-find", help="the learning-rate range test of a config: loss against a rising rate")
     shared(lf, "config")
     lf.add_argument("--out", required=True, help="the run folder; lr_find.json and lr_find.png are written there")
     shared(lf, "set")
-    lf.add_argument("--from", type=float, default=1e-6, help="the rate of the first update (default 1e-6)")
-    lf.add_argument("--to", type=float, default=1.0, help="the rate of the last update (default 1)")
-    lf.add_argument("--steps", type=int, default=200, help="updates from --from to --to (default 200)")
+    lf.add_argument("--from", type=float, default=1e-6, help="the rate of the first update")
+    lf.add_argument("--to", type=float, default=1.0, help="the rate of the last update")
+    lf.add_argument("--steps", type=int, default=200, help="updates from --from to --to")
     shared(lf, "force")
     lf.set_defaults(func=cmd_lr_find)
 
@@ -321,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     shared(tr, "alpha")
     tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
     tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
-    shared(tr, "device")
+    shared(tr, "device", "precision")
     tr.set_defaults(func=cmd_translate)
 
     ev = sub.add_parser("eval", help="BLEU, chrF, perplexity and speed of a translation model on a split")
@@ -335,8 +373,18 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "order (with --nbest N: N text<TAB>score lines, then a blank)")
     ev.add_argument("--nbest", type=int, default=1, help="hypotheses per sentence in --output (scored: the best)")
     ev.add_argument("--json", help="write the results here (with every hypothesis)")
-    shared(ev, "device")
+    shared(ev, "device", "precision")
     ev.set_defaults(func=cmd_eval)
+
+    sa = sub.add_parser("sample", help="text from a trained character language model (data.task = lm)")
+    shared(sa, "model")
+    sa.add_argument("--prompt", default="\n", help="the text to continue")
+    sa.add_argument("--tokens", type=int, default=200, help="characters to generate")
+    sa.add_argument("--temperature", type=float, default=1.0, help="below 1: likelier text; above: more varied")
+    sa.add_argument("--top-k", type=int, default=0, help="draw among the k likeliest characters only (0: all)")
+    sa.add_argument("--seed", type=int, help="the same text for the same seed (default: a new one each time)")
+    shared(sa, "device")
+    sa.set_defaults(func=cmd_sample)
 
     av = sub.add_parser("average", help="average the last N checkpoints of a run into an export")
     av.add_argument("run", help="a run folder of rot90 train (with ckpt/ and export/)")
@@ -363,7 +411,81 @@ def build_parser() -> argparse.ArgumentParser:
                     help="packages held out as test (default gnucash-common darktable)")
     db.add_argument("--dev", nargs="+", metavar="PKG", help="packages held out as dev (default audacity-data)")
     db.set_defaults(func=cmd_data_build)
+    for name, command in [*sub.choices.items(), *(("data " + k, v) for k, v in dsub.choices.items())]:
+        command.formatter_class = HelpFormatter
+        if name in EXAMPLES:
+            command.epilog = "example:\n  " + "\n  ".join(EXAMPLES[name])
+        if name != "data":
+            command.add_argument("-q", "--quiet", action="store_true", help="warnings and errors only on stderr")
+            command.add_argument("-v", "--verbose", action="store_true", help="debug messages too")
+    p.set_defaults(quiet=False, verbose=False)
     return p
+
+
+class HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Help with each argument's default (where it has one worth saying), and the examples kept as written."""
+
+    def _get_help_string(self, action):
+        text = action.help or ""
+        if not (action.default is None or action.default is False or action.default == argparse.SUPPRESS
+                or action.required):
+            text += " (default: %(default)s)"
+        return text
+
+
+EXAMPLES = {
+    "demo": ["rot90 demo --out demo            # the ten conclusions on 3 seeds, about 2 minutes on 2 cores"],
+    "experiment": ["rot90 experiment --list", "rot90 experiment rotation --seeds 3 --out runs/experiments"],
+    "check": ["rot90 check --full"],
+    "bench": ["rot90 bench --lengths 64 256 1024 --only torch.nn.LSTM rot90.LSTM \"rot90.MinLSTM parallel\""],
+    "train": ["rot90 train recurrent-nmt --out runs/fr --set data.path=data/translation-fr",
+              "rot90 train copy --out runs/copy --set train.steps=6000   # a second time: resumes"],
+    "configs": ["rot90 configs"],
+    "lr-find": ["rot90 lr-find attention-lstm --out runs/lr --from 1e-6 --to 1 --steps 200"],
+    "translate": ["echo 'Open the file' | rot90 translate --model runs/fr",
+                  "rot90 translate --model runs/fr --input in.en --beam 5 --nbest 3 > out.fr"],
+    "eval": ["rot90 eval --model runs/fr --split test --output hyps.fr --json result.json"],
+    "average": ["rot90 average runs/fr --last 3"],
+    "sample": ["rot90 sample --model runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 20"],
+    "plot": ["rot90 plot runs/fr"],
+    "data build": ["rot90 data build translation --lang fr", "rot90 data build text --corpus shakespeare"],
+}
+
+
+def config_reference() -> str:
+    """docs/reference/config.md: every config key, generated from the schema (rot90.config)."""
+    from .config import reference
+
+    cell = lambda v: str(v).replace("|", "\\|")  # noqa: E731
+    EMPTY = '""'  # an empty string default, as TOML writes it
+    lines = ["# Config keys", "", "Generated from `rot90/config.py` by `scripts/reference` (`rot90 configs --keys`); "
+             "a test fails when this file and the schema differ. Set a key in a TOML file's `[section]` or with "
+             "`--set section.key=value`.", "", "| key | type | default | allowed | read by | what |",
+             "|---|---|---|---|---|---|"]
+    lines += [f"| `{r['key']}` | {r['type']} | `{cell(r['default']) or EMPTY}` | {cell(r['allowed'])} | "
+              f"{cell(r['read by'])} | {cell(r['about'])} |" for r in reference()]
+    return "\n".join(lines) + "\n"
+
+
+def cli_reference() -> str:
+    """docs/reference/cli.md: every command's help, generated from the parser."""
+    parser = build_parser()
+    sub = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+    lines = ["# The rot90 command", "", "Generated from `rot90/cli.py` by `scripts/reference`; a test fails when this "
+             "file and the parser differ. Exit codes: 0 done; 1 a run or check that failed (a diverged run, `rot90 "
+             "check` above its bounds); 2 bad input, said in one line on stderr.", ""]
+    commands = [(name, p) for name, p in sub.choices.items() if name != "data"]
+    data = sub.choices["data"]
+    commands += [("data " + n, p) for a in data._actions if isinstance(a, argparse._SubParsersAction)
+                 for n, p in a.choices.items()]
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps to the terminal's width: the file is the same everywhere
+    try:
+        for name, p in commands:
+            lines += [f"## rot90 {name}", "", "```text", p.format_help().rstrip(), "```", ""]
+    finally:
+        os.environ.pop("COLUMNS") if columns is None else os.environ.update(COLUMNS=columns)
+    return "\n".join(lines)
 
 
 _finite = math.isfinite
@@ -371,7 +493,8 @@ _finite = math.isfinite
 NUMBERS = {
     **{k: (lambda v: v >= 1, ">= 1") for k in ("beam", "nbest", "batch", "width", "repeats", "lengths",
                                                 "last")},
-    **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed")},
+    **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed", "tokens", "top_k")},
+    "temperature": (lambda v: _finite(v) and v > 0, "finite and > 0"),
     "alpha": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "max_ratio": (lambda v: _finite(v) and v > 0, "finite and > 0"),
     "budget": (lambda v: _finite(v) and v > 0, "finite and > 0"),
@@ -391,6 +514,7 @@ def check_numbers(args: argparse.Namespace):
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with one line on bad arguments
+    setup_logging(args.quiet, args.verbose)
     try:
         check_numbers(args)
         return args.func(args)

@@ -12,8 +12,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import difflib
+import inspect
 import itertools
+import json
 import math
+import re
 import tomllib
 import types
 import typing
@@ -45,7 +48,7 @@ class DataConfig:
     tokenizer: str = ""  # translate/numbers: an existing SentencePiece model to use instead of training one
     train_file: str = ""  # translate: explicit paths instead of data.path: a .tsv file, or a prefix P read as
     dev_file: str = ""  # P.tsv, or P.{src_lang} + P.{lang} (fairseq's --trainpref); dev and test optional
-    test_file: str = ""
+    test_file: str = ""  # translate: the test split's file or prefix, as train_file (rot90 eval reads it)
     numbers_high: int = 9999  # numbers: the largest number in words
     vocab_size: int = 8000  # translate/numbers: joint SentencePiece vocabulary, trained on train only
     batch_tokens: int = 4096  # translate/numbers: tokens per global batch (padded), length-bucketed
@@ -56,10 +59,10 @@ class DataConfig:
 @dataclass
 class ModelConfig:
     rule: str = "lstm"  # any time-axis rule of rot90.RULES
-    hidden: int = 64
-    layers: int = 1
+    hidden: int = 64  # units per layer (the Transformer's d_model)
+    layers: int = 1  # recurrent layers (seq2seq: in the encoder and in the decoder), blocks at depth
     residual: bool = False  # add each layer's input to its output (GNMT) from layer 1 up
-    dropout: float = 0.0
+    dropout: float = 0.0  # between layers and on embeddings and outputs
     attention: str = "none"  # seq2seq: none (the 2014 model) | dot | general (Luong 2015)
     input_feeding: bool = False  # seq2seq: feed the attentional vector back (sequential decoder)
     bidirectional: bool = False  # seq2seq: bidirectional bottom encoder layer
@@ -80,8 +83,8 @@ class ModelConfig:
 @dataclass
 class OptimConfig:
     name: str = "adamw"  # adamw | sgd
-    lr: float = 1e-3
-    weight_decay: float = 0.0
+    lr: float = 1e-3  # the peak learning rate (after warm-up); rot90 lr-find suggests one
+    weight_decay: float = 0.0  # decoupled (AdamW), or L2 for sgd
     momentum: float = 0.0  # sgd only
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     warmup: int = 0  # steps of linear warm-up
@@ -96,11 +99,11 @@ class OptimConfig:
 @dataclass
 class TrainConfig:
     steps: int = 1000  # absolute: a resumed run stops at the same step
-    seed: int = 0
-    log_every: int = 10
+    seed: int = 0  # every random stream of the run (weights, batches, dropout) is derived from it
+    log_every: int = 10  # updates between log lines when no terminal shows the progress bar
     eval_every: int = 200  # 0: never
-    eval_batches: int = 10
-    checkpoint_every: int = 200
+    eval_batches: int = 10  # dev batches per evaluation (translation: 32 sentences each)
+    checkpoint_every: int = 200  # updates between checkpoints (also written at each better dev metric and the end)
     keep: int = 3  # step checkpoints kept, besides best.pt (the best dev loss so far)
     patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
     select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
@@ -390,3 +393,42 @@ def differences(a: dict, b: dict, ignore: tuple[str, ...] = ()) -> list[str]:
             if name not in ignore and va != vb:
                 out.append(f"{name}: {va!r} -> {vb!r}")
     return sorted(out)
+
+
+def to_toml(cfg: Config) -> str:
+    """The config as TOML that `load` reads back to an equal config (every key, defaults included)."""
+    def value(v) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        if isinstance(v, str):
+            return json.dumps(v, ensure_ascii=False)  # a JSON string is a TOML basic string
+        if isinstance(v, list):
+            return "[" + ", ".join(value(x) for x in v) + "]"
+        return repr(v)  # int, float (inf and nan as TOML writes them)
+
+    out = []
+    for section, values in cfg.to_dict().items():
+        out += [f"[{section}]", *(f"{k} = {value(v)}" for k, v in values.items()), ""]
+    return "\n".join(out)
+
+
+def reference() -> list[dict]:
+    """Every config key: its type, default, allowed values, which models and tasks read it, and what it does (the
+    comment beside its field above): the rows of `rot90 configs --keys` and docs/reference/config.md."""
+    rows = []
+    for section, cls in _CLASSES.items():
+        comments = {}
+        for line in inspect.getsource(cls).splitlines():
+            m = re.match(r"\s+(\w+): [^=]+= .*?(?:#\s*(.*))?$", line)
+            if m:
+                comments[m.group(1)] = m.group(2) or ""
+        hints, default = typing.get_type_hints(cls), cls()
+        for f in dataclasses.fields(cls):
+            key = f"{section}.{f.name}"
+            tp = hints[f.name]
+            rows.append({"key": key, "type": getattr(tp, "__name__", str(tp)), "default": getattr(default, f.name),
+                         "allowed": RANGES[key][1] if key in RANGES else ("a task name: " + ", ".join(TASKS)
+                                                                          if key == "data.task" else ""),
+                         "read by": EFFECT[key][1] if key in EFFECT else "every config",
+                         "about": comments.get(f.name, "")})
+    return rows

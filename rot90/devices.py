@@ -41,6 +41,20 @@ def resolve_device(name: str | torch.device = "auto", what: str = "device") -> t
     return device
 
 
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
+
+def autocast_dtype(precision: str, device: torch.device, what: str = "--precision") -> torch.dtype | None:
+    """The autocast dtype of a precision (fp32: None, no autocast), or ArgumentError where the device lacks it."""
+    if precision not in PRECISIONS:
+        raise ArgumentError(f"{what}={precision!r}: choose fp32, bf16 or fp16")
+    if precision == "fp16" and device.type != "cuda":
+        raise ArgumentError(f"{what}=fp16 needs a CUDA device (this run is on {device}): use bf16 or fp32")
+    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        raise ArgumentError(f"{what}=bf16: {torch.cuda.get_device_name(device)} has no bfloat16: use fp16")
+    return PRECISIONS[precision]
+
+
 def memory(device: torch.device, free: bool = False) -> int:
     """Bytes of memory of the device: in all, or free now (an 8 GiB guess where the system does not say)."""
     if device.type == "cuda":

@@ -9,6 +9,7 @@ The trainer (rot90.train) knows the Task interface and never imports a task; the
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import torch.distributed as dist
@@ -18,8 +19,10 @@ from .tasks import make_task
 from .train import lrfind
 from .train.trainer import Trainer
 
+INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
-def train(cfg: Config, out: Path, force: bool = False, log=print) -> dict:
+
+def train(cfg: Config, out: Path, force: bool = False, log=INFO) -> dict:
     """Train cfg's task into the run folder out (resuming it when it holds a checkpoint); the final TrainState."""
     task = make_task(cfg)  # bad data fails here, before the run folder records anything
     trainer = Trainer(cfg, out, force, log)
@@ -30,6 +33,6 @@ def train(cfg: Config, out: Path, force: bool = False, log=print) -> dict:
             dist.destroy_process_group()
 
 
-def lr_find(cfg: Config, out: Path, log=print, force: bool = False) -> dict:
+def lr_find(cfg: Config, out: Path, log=INFO, force: bool = False) -> dict:
     """The learning-rate range test of cfg (rot90.train.lrfind.range_config) on its task, into out."""
     return lrfind.lr_find(make_task(cfg), cfg, out, log=log, force=force)

@@ -13,6 +13,7 @@ time, so output streams.
 
 from __future__ import annotations
 
+import logging
 import math
 import re
 import sys
@@ -23,13 +24,15 @@ import torch
 
 from .data.io import DataError, corpus_files, corpus_split
 from .data.tokenize import SentencePiece, check_hash
-from .devices import resolve_device
+from .devices import autocast_dtype, resolve_device
 from .errors import ArgumentError
 from .export import load_export
 from .extras import need
 from .models.search import beam_search
 from .runs import RunFolder
 from .tasks.translation import teacher_forced_nll
+
+log = logging.getLogger("rot90")
 
 
 class Translator:
@@ -42,12 +45,14 @@ class Translator:
     """
 
     @classmethod
-    def load(cls, path: str | Path, device: str | torch.device | None = None) -> Translator:
-        """The model exported in path, on device (None: a GPU when there is one, else the CPU)."""
-        return cls(path, "auto" if device is None else device)
+    def load(cls, path: str | Path, device: str | torch.device | None = None, precision: str = "fp32") -> Translator:
+        """The model exported in path, on device (None: a GPU when there is one, else the CPU); precision bf16 or
+        fp16 (a GPU) decodes under autocast."""
+        return cls(path, "auto" if device is None else device, precision)
 
-    def __init__(self, folder: str | Path, device: str | torch.device = "auto"):
+    def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32"):
         self.device = resolve_device(device, "--device")
+        self.amp = autocast_dtype(precision, self.device)
         self.model, self.info = load_export(folder)
         self.model.to(self.device)
         export = RunFolder.exported(folder)
@@ -74,8 +79,8 @@ class Translator:
         self.split += 1
         parts = split_text(line, lambda t: len(self.tokenizer.encode(t)), self.max_len)
         if warn:
-            print(f"warning: {where}: {len(ids)} tokens, over the {self.max_len} the model was trained on: "
-                  f"translated in {len(parts)} pieces", file=sys.stderr)
+            log.warning(f"warning: {where}: {len(ids)} tokens, over the {self.max_len} the model was trained on: "
+                        f"translated in {len(parts)} pieces")
         out = []
         for part in parts:  # a single word over max_len tokens: in windows of its tokens
             p = self.tokenizer.encode(part)
@@ -124,7 +129,8 @@ class Translator:
         for row, i in enumerate(todo):
             src[row, : len(ids[i])] = torch.tensor(ids[i])
         src, src_len = src.to(self.device), torch.tensor([len(ids[i]) for i in todo], device=self.device)
-        hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest)
+        with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
+            hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest)
         for row, i in enumerate(todo):
             out[i] = [(self.tokenizer.decode(seq), score) for seq, score in hyps[row]]
         return out
@@ -174,7 +180,7 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
              alpha: float = 0.6, batch: int = 64, limit: int = 0, device: str = "auto", nbest: int = 1,
-             progress: bool | None = False) -> dict:
+             progress: bool | None = False, precision: str = "fp32") -> dict:
     """BLEU and chrF (sacrebleu, with signatures) of the best hypotheses, their length against the references',
     perplexity, and decoding speed on a split. The result's "hypotheses" holds every line's n best (text,
     score) pairs, in the split's order. progress: a progress bar (None: on a terminal only)."""
@@ -183,7 +189,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
 
     from .data.synthetic import number_splits
 
-    tr = Translator(folder, device)
+    tr = Translator(folder, device, precision)
     d = tr.info["config"]["data"]
     if d["task"] == "numbers" and data is None:
         pairs = number_splits(d["lang"], low=0, high=d["numbers_high"], dev=200, test=200,

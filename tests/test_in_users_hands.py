@@ -97,3 +97,70 @@ def test_the_cache_honours_xdg_and_rot90_cache(monkeypatch, tmp_path):
     assert cache_dir("debs") == tmp_path / "xdg" / "rot90" / "debs"
     monkeypatch.setenv("ROT90_CACHE", str(tmp_path / "mine"))
     assert cache_dir() == tmp_path / "mine"
+
+
+def test_a_sentencepiece_model_with_spm_trains_defaults_is_accepted(tmp_path):
+    """spm_train's own layout (unk 0, bos 1, eos 2, no pad) is mapped to rot90's ids, not refused; a run trains with
+    it and translates back to text."""
+    import pytest
+
+    spm = pytest.importorskip("sentencepiece")
+    from rot90.data.tokenize import SentencePiece
+    from rot90.tokens import BOS, EOS, PAD, UNK
+
+    lines = [f"open file number {i} now" for i in range(200)]
+    lines += [f"ouvrir le fichier {i} maintenant" for i in range(200)]
+    (tmp_path / "corpus.txt").write_text("\n".join(lines) + "\n")
+    spm.SentencePieceTrainer.train(input=str(tmp_path / "corpus.txt"), model_prefix=str(tmp_path / "theirs"),
+                                   vocab_size=50, minloglevel=2)  # every special id at spm_train's default
+    sp = SentencePiece.load_checked(tmp_path / "theirs.model")
+    assert (sp.sp.unk_id(), sp.sp.bos_id(), sp.sp.eos_id(), sp.sp.pad_id()) == (0, 1, 2, -1)
+    ids = sp.encode("open file number 7 now")
+    assert all(i > UNK for i in ids) and sp.decode(ids + [EOS, PAD, BOS]) == "open file number 7 now"
+    assert len(sp) == 51 and UNK in sp.encode("§")  # 50 pieces, less their 3 specials, after our 4
+    data = tmp_path / "data"
+    data.mkdir()
+    for split in ("train", "dev", "test"):
+        (data / f"{split}.en").write_text("".join(f"open file number {i} now\n" for i in range(30)))
+        (data / f"{split}.fr").write_text("".join(f"ouvrir le fichier {i} maintenant\n" for i in range(30)))
+    sets = [f"data.path={data}", "data.task=translate", f"data.tokenizer={tmp_path / 'theirs.model'}",
+            "data.batch_tokens=256", "model.hidden=8", "train.steps=2", "train.eval_every=2", "train.eval_batches=1"]
+    assert main(["train", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]) == 0
+    import rot90
+
+    assert isinstance(rot90.Translator.load(tmp_path / "run").translate("open file number 3 now"), str)
+
+
+def test_a_language_model_samples_text(tmp_path, capsys):
+    """rot90 sample and rot90.Sampler: text continuing a prompt; the same seed gives the same text; top_k=1 is the
+    greedy continuation however hot the temperature; a recurrent model carries its state, the same text as re-reading
+    the whole prefix."""
+    import rot90
+
+    text = tmp_path / "text"
+    text.mkdir()
+    for split in ("train", "dev"):
+        (text / f"{split}.txt").write_text("to be or not to be, that is the question. " * 40)
+    sets = ["data.task=lm", f"data.path={text}", "data.length=16", "data.batch_size=8", "model.hidden=16",
+            "optim.lr=1e-2", "train.steps=30", "train.eval_every=0"]
+    assert main(["train", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]) == 0
+    s = rot90.Sampler.load(tmp_path / "run", device="cpu")
+    a, b = s.sample("to be", tokens=40, seed=3), s.sample("to be", tokens=40, seed=3)
+    assert a == b and len(a) == 40
+    greedy = s.sample("to be", tokens=20, top_k=1, temperature=5.0, seed=1)
+    assert greedy == s.sample("to be", tokens=20, top_k=1, temperature=0.1, seed=2)
+    import torch
+
+    from rot90.models.search import sample
+
+    ids = s.tokenizer.encode("to be")
+    window = [*ids]
+    for _ in range(20):  # the same continuation, re-reading the prefix for every token
+        window.append(int(s.model(torch.tensor([window]))[0, -1].argmax()))
+    assert s.tokenizer.decode(window[len(ids):]) == greedy
+    assert sample(s.model, ids, 5, top_k=1) == window[len(ids):len(ids) + 5]
+    capsys.readouterr()
+    argv = ["sample", "--model", str(tmp_path / "run"), "--prompt", "to be", "--tokens", "20", "--top-k", "1"]
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == ("to be" + greedy).strip()
+    assert main(["sample", "--model", str(tmp_path / "run"), "--temperature", "0"]) == 2

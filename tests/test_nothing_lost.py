@@ -165,6 +165,7 @@ NUMBERS = [
     (["translate", "--model", "{run}", "--device", "nonsense"], "--device='nonsense': choose auto, cpu, cuda"),
     (["translate", "--model", "{run}", "--device", "meta"], "--device='meta': choose auto, cpu, cuda"),
     (["eval", "--model", "{run}", "--limit", "-1"], "--limit must be >= 0, got -1"),
+    (["translate", "--model", "{run}", "--precision", "fp16"], "--precision=fp16 needs a CUDA device"),
     (["bench", "--warmup", "-1"], "--warmup must be >= 0, got -1"),
     (["bench", "--budget", "nan"], "--budget must be finite and > 0, got nan"),
     (["bench", "--device", "meta"], "--device='meta': choose auto, cpu, cuda"),

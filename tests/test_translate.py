@@ -43,6 +43,7 @@ def test_the_python_api(run):
     assert len(best) == 3 and all(isinstance(t, str) and isinstance(s, float) for t, s in best)
     assert [s for _, s in best] == sorted((s for _, s in best), reverse=True)
     assert best[0][0] == tr.translate("forty-two", beam=3)
+    assert isinstance(rot90.Translator.load(run, device="cpu", precision="bf16").translate("forty-two"), str)
     with pytest.raises(ValueError, match="1 <= nbest <= beam"):
         tr.translate("forty-two", beam=2, nbest=3)
     with pytest.raises(ValueError, match="a string or a list of strings"):

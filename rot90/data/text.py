@@ -19,11 +19,11 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import re
 import shutil
 import struct
-import sys
 import tarfile
 import urllib.error
 import urllib.request
@@ -102,7 +102,7 @@ def _osis_text(markup: str) -> str:
 
 def bible_books(cache: Path) -> dict[str, str]:
     """book (OSIS abbreviation, in canonical order) -> text, one verse per line."""
-    debs = download(["sword-text-web"], cache, log=lambda m: print(m, file=sys.stderr))
+    debs = download(["sword-text-web"], cache, log=logging.getLogger("rot90").info)
     if "sword-text-web" not in debs:
         raise DataError("could not fetch Debian's sword-text-web (apt-get update needed?)")
     files = {Path(path).name: f.read() for path, f in iter_deb(debs["sword-text-web"])

@@ -57,7 +57,12 @@ class CharTokenizer:
 
 
 class SentencePiece:
-    """A SentencePiece model (BPE or unigram) with pad=0, bos=1, eos=2, unk=3."""
+    """A SentencePiece model (BPE or unigram), seen through rot90's ids: pad=0, bos=1, eos=2, unk=3.
+
+    rot90 trains its models with that layout. A model of any other layout (spm_train's defaults: unk=0, bos=1,
+    eos=2, no pad; OPUS-MT/Marian's) is mapped, not refused: its own special ids go to rot90's, its other
+    pieces to 4, 5, ... in its order.
+    """
 
     def __init__(self, model: bytes):
         spm = need("sentencepiece", "nmt")
@@ -65,8 +70,19 @@ class SentencePiece:
         self.model = model
         self.sp = spm.SentencePieceProcessor(model_proto=model)
         # The pieces and their scores define the ids; the proto's trainer spec (paths) does not.
-        pieces = "\n".join(f"{self.sp.id_to_piece(i)}\t{self.sp.get_score(i)}" for i in range(len(self)))
+        n = self.sp.get_piece_size()
+        pieces = "\n".join(f"{self.sp.id_to_piece(i)}\t{self.sp.get_score(i)}" for i in range(n))
         self.hash = hashlib.sha256(("sentencepiece:" + pieces).encode()).hexdigest()
+        special = {self.sp.pad_id(): PAD, self.sp.bos_id(): BOS, self.sp.eos_id(): EOS, self.sp.unk_id(): UNK}
+        special.pop(-1, None)  # a special piece the model does not have (spm_train's default: no pad)
+        if special == {PAD: PAD, BOS: BOS, EOS: EOS, UNK: UNK}:
+            self.ours = self.theirs = None  # rot90's own layout: ids as they are
+        else:
+            others = [i for i in range(n) if i not in special]
+            self.ours = [special.get(i, 0) for i in range(n)]  # their id -> ours
+            for k, i in enumerate(others):
+                self.ours[i] = 4 + k
+            self.theirs = [self.sp.pad_id(), self.sp.bos_id(), self.sp.eos_id(), self.sp.unk_id()] + others
 
     @classmethod
     def train(cls, texts: Iterable[str], vocab_size: int = 8000, model_type: str = "bpe") -> SentencePiece:
@@ -127,20 +143,20 @@ class SentencePiece:
             sp = cls(path.read_bytes())
         except (RuntimeError, OSError) as e:
             raise DataError(f"data.tokenizer {str(path)!r}: not a SentencePiece model ({e})") from None
-        p = sp.sp
-        if (p.pad_id(), p.bos_id(), p.eos_id(), p.unk_id()) != (PAD, BOS, EOS, UNK):
-            raise DataError(f"data.tokenizer {str(path)!r}: ids 0-3 must be <pad>, <s>, </s>, <unk> as rot90 "
-                            "trains them (pad_id=0 bos_id=1 eos_id=2 unk_id=3)")
+        if sp.sp.unk_id() < 0:
+            raise DataError(f"data.tokenizer {str(path)!r}: the model has no unknown piece (unk_id); rot90 needs one")
         return sp
 
     def __len__(self):
-        return self.sp.get_piece_size()
+        return self.sp.get_piece_size() if self.theirs is None else len(self.theirs)
 
     def encode(self, text: str) -> list[int]:
-        return self.sp.encode(text)
+        ids = self.sp.encode(text)
+        return ids if self.ours is None else [self.ours[i] for i in ids]
 
     def decode(self, ids: list[int]) -> str:
-        return self.sp.decode([i for i in ids if i > UNK or i == UNK])
+        ids = [i for i in ids if i > UNK or i == UNK]  # pad, bos and eos are not text
+        return self.sp.decode(ids if self.theirs is None else [self.theirs[i] for i in ids])
 
     def save(self, path: Path):
         Path(path).write_bytes(self.model)

@@ -21,6 +21,7 @@ from __future__ import annotations
 import gettext
 import io
 import json
+import logging
 import re
 import subprocess
 import tarfile
@@ -33,6 +34,8 @@ from pathlib import Path
 from ..extras import need
 from ..files import atomic_write, cache_dir
 from .io import DataError
+
+INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
 # Package names; `*` is resolved by apt-cache to the newest match; {lang} is the target language.
 PACKAGES = [
@@ -194,7 +197,7 @@ def resolve(patterns: list[str], lang: str) -> tuple[list[str], list[str]]:
     return list(dict.fromkeys(names)), missing
 
 
-def download(names: list[str], cache: Path, log=print) -> dict[str, Path]:
+def download(names: list[str], cache: Path, log=INFO) -> dict[str, Path]:
     """name -> .deb in the cache, downloading what is not there; names apt cannot fetch are left out."""
     cache.mkdir(parents=True, exist_ok=True)
     debs = {}
@@ -271,7 +274,7 @@ def _licence(copyright_text: str) -> str:
 # -- the corpus --------------------------------------------------------------------------------
 
 
-def build(cfg: BuildConfig, log=print) -> dict:
+def build(cfg: BuildConfig, log=INFO) -> dict:
     """Build the corpus in cfg.out; returns the manifest."""
     names, missing = resolve(cfg.packages or PACKAGES, cfg.lang)
     for pattern in missing:

@@ -1,4 +1,4 @@
-"""Decoding: greedy and batched beam search over any model with encode() and step().
+"""Decoding: greedy and batched beam search over any model with encode() and step(); sampling from a language model.
 
     model.encode(src, src_len) -> state          model.step(tokens (N,), state) -> (logits (N, V), state)
     state.beams(K) -> K hypotheses per source, rows b*K ... b*K+K-1 for source b
@@ -56,6 +56,33 @@ def greedy(model, src: Tensor, src_len: Tensor, max_ratio: float = 2.0) -> list[
         seq = seq[: int(limit[b])]
         result.append(seq[: seq.index(EOS)] if EOS in seq else seq)
     return result
+
+
+@torch.no_grad()
+def sample(model, prompt: list[int], tokens: int, temperature: float = 1.0, top_k: int = 0, context: int = 256,
+           generator: torch.Generator | None = None) -> list[int]:
+    """`tokens` ids continuing `prompt`, each drawn from the model's next-token distribution at `temperature`
+    (top_k > 0: among the k likeliest only). A model with stream() (a recurrent SequenceModel) carries its state,
+    O(1) per token; any other reads the last `context` ids again for each token (a CausalTransformer)."""
+    if not prompt:
+        raise ValueError("sample: the prompt must have at least one token")
+    device = next(model.parameters()).device
+    ids, out = torch.tensor([prompt], device=device), []
+    recurrent = hasattr(model, "stream")
+    logits, states = model.stream(ids) if recurrent else (model(ids[:, -context:]), None)
+    for _ in range(tokens):
+        scores = logits[0, -1].float() / temperature  # (V,)
+        if top_k:
+            kth = scores.topk(min(top_k, scores.numel())).values[-1]
+            scores = scores.masked_fill(scores < kth, float("-inf"))
+        token = torch.multinomial(scores.softmax(-1).cpu(), 1, generator=generator).to(device)  # (1,)
+        out.append(int(token))
+        if recurrent:
+            logits, states = model.stream(token[None], states)
+        else:
+            ids = torch.cat([ids, token[None]], 1)
+            logits = model(ids[:, -context:])
+    return out
 
 
 def length_penalty(length: int, alpha: float) -> float:

@@ -29,11 +29,17 @@ class SequenceModel(nn.Module):
         self.head = nn.Linear(hidden, out)
 
     def forward(self, x: Tensor, lengths: Tensor | None = None) -> Tensor:
-        h = self.drop(self.embed(x))  # (B, T, H)
-        for layer, skip in zip(self.layers, self.residual):
-            y, _ = layer(h, lengths=lengths)
+        return self.stream(x, lengths=lengths)[0]
+
+    def stream(self, x: Tensor, states: list | None = None, lengths: Tensor | None = None) -> tuple[Tensor, list]:
+        """forward from each layer's state (None: zeros), also giving their states at the end: (B, T, out), states.
+        Generation carries them on, one token at a time at O(1) cost each."""
+        h, last = self.drop(self.embed(x)), []  # (B, T, H)
+        for k, (layer, skip) in enumerate(zip(self.layers, self.residual)):
+            y, state = layer(h, None if states is None else states[k], lengths=lengths)
+            last.append(state)
             h = self.drop(y + h if skip else y)
-        return self.head(h)  # (B, T, out)
+        return self.head(h), last
 
 
 class DepthModel(nn.Module):

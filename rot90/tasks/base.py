@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import sys
+import logging
 from pathlib import Path
 
 from torch import Tensor, nn
@@ -12,7 +12,7 @@ from ..models.build import sequence_model
 
 
 def warn(message: str):
-    print(message, file=sys.stderr, flush=True)
+    logging.getLogger("rot90").warning(message)
 
 
 class Task:

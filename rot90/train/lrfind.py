@@ -14,11 +14,14 @@ the curve is drawn (lr_find.png) beside the numbers (lr_find.json).
 from __future__ import annotations
 
 import json
+import logging
 import math
 from pathlib import Path
 
 from ..config import Config, ConfigError, load
 from ..files import atomic_write
+
+INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
 DIVERGED = 4.0  # the curve is cut where the smoothed loss exceeds this multiple of its minimum so far
 
@@ -81,7 +84,7 @@ def range_config(cfg: Config | Path | str | None, overrides: list[str], start: f
                       "train.patience=0", f"train.checkpoint_every={steps}", "train.log_every=10"])
 
 
-def lr_find(task, cfg: Config, out: Path, log=print, force: bool = False) -> dict:
+def lr_find(task, cfg: Config, out: Path, log=INFO, force: bool = False) -> dict:
     """Train the range test of cfg's task into out (a run folder: resumable like any run) and read its curve."""
     from ..report import read_metrics
     from .trainer import Diverged, Trainer

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import logging
 import math
 import os
 import time
@@ -31,7 +32,7 @@ except ImportError:  # Windows: msvcrt's locking instead, imported where it is u
     fcntl = None
 
 from ..config import TRANSLATION_TASKS, Config, ConfigError, absolute_paths, differences, validate
-from ..devices import environment, memory, resolve_device
+from ..devices import autocast_dtype, environment, memory, resolve_device
 from ..errors import RunFailed
 from ..export import export
 from ..extras import need
@@ -39,6 +40,8 @@ from ..files import atomic_write
 from ..runs import RunFolder
 from ..version import __version__
 from . import checkpoint as ckpt
+
+INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
 # Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
 RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
@@ -95,16 +98,6 @@ def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
     return factor
 
 
-def amp_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """The autocast dtype for train.precision, or ConfigError where the device cannot run it."""
-    choices = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}  # the choices config.RANGES allows
-    if precision == "fp16" and device.type != "cuda":
-        raise ConfigError(f"train.precision=fp16 needs a CUDA device (this run is on {device}): use bf16 or fp32")
-    if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():
-        raise ConfigError(f"train.precision=bf16: {torch.cuda.get_device_name(device)} has no bfloat16: use fp16")
-    return choices[precision]
-
-
 def lock_folder(folder: Path):
     """An advisory lock on folder/.lock, held while the returned file is open; the OS drops it when the process
     dies. Another rot90 train in the folder is refused with one line naming its PID."""
@@ -156,7 +149,7 @@ class TrainState:
 class Trainer:
     """Trains a task's model into a run folder: `Trainer(cfg, out).run(task)`. rot90.run composes the two."""
 
-    def __init__(self, cfg: Config, out: Path, force: bool = False, log=print):
+    def __init__(self, cfg: Config, out: Path, force: bool = False, log=INFO):
         # paths recorded absolute: the run, its export and `rot90 eval` work from any folder
         self.cfg, self.out, self.log, self.board = absolute_paths(validate(cfg)), Path(out), log, None
         self.folder = RunFolder(self.out)
@@ -166,7 +159,7 @@ class Trainer:
         if self.world > 1 and not dist.is_initialized():
             dist.init_process_group("nccl" if torch.cuda.is_available() else "gloo")
         self.device = resolve_device(cfg.train.device, "train.device")  # under torchrun: cuda:LOCAL_RANK
-        self.amp_dtype = amp_dtype(cfg.train.precision, self.device)
+        self.amp_dtype = autocast_dtype(cfg.train.precision, self.device, "train.precision")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         if cfg.data.batch_size % self.world:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
