@@ -289,6 +289,9 @@ def validate(cfg: Config) -> Config:
         if getattr(cfg.model, key) and cfg.model.rule not in CARRY_RULES:
             raise ConfigError(f"model.{key}: sets the initial carry of a gated rule ({', '.join(CARRY_RULES)}); "
                               f"model.rule is {cfg.model.rule}")
+    if cfg.optim.schedule == "range" and not cfg.optim.lr > cfg.optim.range_from:
+        raise ConfigError(f"optim.schedule=range rises from optim.range_from={cfg.optim.range_from:g} to optim.lr="
+                          f"{cfg.optim.lr:g}: optim.lr must be the larger")
     if cfg.model.chrono and cfg.model.carry:
         raise ConfigError("model.chrono and model.carry both set the initial carry: choose one")
     if cfg.model.init != "default" and cfg.model.rule in RULES and not RULES[cfg.model.rule].reads_state:
@@ -348,7 +351,9 @@ def load(path: str | Path | None, overrides: list[str] = ()) -> Config:
             raise ConfigError(f"{path}: not valid TOML: {e}") from None
     for item in overrides:
         section, key, value = parse_override(item)
-        raw.setdefault(section, {})[key] = value
+        if not isinstance(raw.setdefault(section, {}), dict):
+            raise ConfigError(f"--set {item}: [{section}] in {path} is not a table of keys")
+        raw[section][key] = value
     return from_dict(raw)
 
 

@@ -199,3 +199,75 @@ def test_an_export_with_a_flipped_bit_is_refused(finished, tmp_path):
     weights.write_bytes(bytes(data))
     with pytest.raises(ValueError, match="damaged"):
         rot90.load(run)
+
+
+def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
+    """SIGINT at 10 moments of a run with data.workers=2 (some during the forks of an epoch's workers): it stops
+    within seconds each time and resumes; after a kill -9 the next run is accepted at once."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    argv = [sys.executable, "-m", "rot90", "train", "--out", str(tmp_path / "run"),
+            *sets("data.length=6", "data.k=3", "data.batch_size=8", "data.epoch_batches=3", "model.hidden=8",
+                  "data.workers=2", "train.eval_every=0", "train.checkpoint_every=5", "train.steps=100000")]
+    rng = random.Random(0)
+    for _ in range(10):
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        time.sleep(rng.uniform(1.0, 4.0))
+        p.send_signal(signal.SIGINT)
+        try:
+            code = p.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            raise AssertionError("Ctrl-C did not stop the run within 15 s") from None
+        assert code in (130, 0, 2), p.stderr.read().decode()[-500:]
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    time.sleep(4.0)
+    p.kill()  # kill -9: the workers it forked may outlive it for a moment
+    p.wait()
+    again = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    time.sleep(4.0)
+    assert again.poll() is None, again.stderr.read().decode()[-500:]  # accepted: training, not refused
+    again.send_signal(signal.SIGINT)
+    assert again.wait(timeout=15) == 130
+    assert ckpt.load_newest(tmp_path / "run" / "ckpt") is not None  # and resumable from its checkpoints
+
+
+NUMBERS_TASK = ["data.task=numbers", "data.numbers_high=999", "model.hidden=8", "train.steps=2", "train.eval_every=0"]
+REFUSED = [  # what used to fail with a traceback, or after the run folder was made
+    ([*TINY, "optim.schedule=range", "optim.lr=0"], "optim.lr must be the larger"),  # ZeroDivisionError
+    ([*NUMBERS_TASK, "data.vocab_size=4"], "SentencePiece cannot train a vocabulary of data.vocab_size=4"),
+    ([*NUMBERS_TASK, "data.batch_tokens=2"], "data.batch_tokens=2: smaller than the longest training pair"),
+    ([*NUMBERS_TASK, "model.input_feeding=true"], "input_feeding needs attention"),
+    ([*NUMBERS_TASK, "model.tie_embeddings=true", "model.embed=4"], "tie_embeddings needs embed == hidden"),
+    ([*NUMBERS_TASK, "model.arch=transformer", "model.heads=3"], "does not split into 3 heads"),
+    ([*TINY, "data.symbols=1000000000"], "GiB of weights"),
+    ([*TINY, "data.length=1000000000"], "the activations of"),
+    ([*TINY, "train.eval_every=0", "train.patience=3"], "train.patience=3 has no effect without evaluations"),
+]
+
+
+@pytest.mark.parametrize("items,message", REFUSED, ids=[m[:40] for _, m in REFUSED])
+def test_refused_before_the_folder_is_touched(tmp_path, capsys, items, message):
+    assert main(["train", "--out", str(tmp_path / "x"), *sets(*items)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], err
+    assert not (tmp_path / "x").exists()
+
+
+def test_a_config_whose_section_is_not_a_table(tmp_path, capsys):
+    (tmp_path / "s.toml").write_text("model = 3\n")
+    assert main(["train", str(tmp_path / "s.toml"), "--out", str(tmp_path / "x"), "--set", "model.hidden=8"]) == 2
+    assert "[model] in" in capsys.readouterr().err and not (tmp_path / "x").exists()
+
+
+def test_data_must_be_regular_files(tmp_path, capsys):
+    data = tmp_path / "data"
+    data.mkdir()
+    os.mkfifo(data / "train.txt")
+    assert main(["train", "--out", str(tmp_path / "x"), *sets("data.task=lm", f"data.path={data}")]) == 2
+    assert "train.txt: not a regular file" in capsys.readouterr().err

@@ -100,11 +100,16 @@ class SentencePiece:
                         lines += 1
             if not lines:
                 raise DataError("cannot train SentencePiece on empty text")
-            spm.SentencePieceTrainer.train(
-                input=str(corpus), model_prefix=str(Path(tmp) / "sp"), vocab_size=vocab_size,
-                model_type=model_type, character_coverage=1.0, pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
-                hard_vocab_limit=False, num_threads=1, minloglevel=2,  # one thread: deterministic
-                input_sentence_size=0, shuffle_input_sentence=False)
+            try:
+                spm.SentencePieceTrainer.train(
+                    input=str(corpus), model_prefix=str(Path(tmp) / "sp"), vocab_size=vocab_size,
+                    model_type=model_type, character_coverage=1.0, pad_id=PAD, bos_id=BOS, eos_id=EOS, unk_id=UNK,
+                    hard_vocab_limit=False, num_threads=1, minloglevel=2,  # one thread: deterministic
+                    input_sentence_size=0, shuffle_input_sentence=False)
+            except RuntimeError as e:  # SentencePiece's own words, without its source location
+                why = str(e).splitlines()[0].split("] ")[-1]
+                raise DataError(f"SentencePiece cannot train a vocabulary of data.vocab_size={vocab_size} on this "
+                                f"text: {why}") from None
             return cls((Path(tmp) / "sp.model").read_bytes())
 
     @classmethod

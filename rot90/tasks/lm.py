@@ -27,6 +27,9 @@ class CharLMTask(Task):
         if not cfg.data.path or not (folder / "train.txt").exists():
             raise DataError(f"data.path {cfg.data.path!r}: expected a folder with train.txt and dev.txt "
                             "(rot90 data build text --corpus shakespeare)")
+        for name in ("train.txt", "dev.txt"):  # a FIFO or a device would be read without end
+            if (folder / name).exists() and not (folder / name).is_file():
+                raise DataError(f"{folder / name}: not a regular file")
         train = (folder / "train.txt").read_text(encoding="utf-8")
         dev = (folder / "dev.txt").read_text(encoding="utf-8") if (folder / "dev.txt").exists() else train[-100_000:]
         self.tokenizer = CharTokenizer.train(train)

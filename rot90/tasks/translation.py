@@ -51,8 +51,11 @@ class TranslationTask(Task):
             if split in self.data and not self.data[split]:
                 raise DataError(f"{d.train_file or d.path or 'numbers'}: no {split} pair has both sides within "
                                 f"data.max_len={d.max_len} tokens (of {len(splits[split]):,}): raise data.max_len")
-        self.batches = TokenBatches([max(len(a), len(b)) + 1 for a, b in self.data["train"]], d.batch_tokens,
-                                    seed=cfg.train.seed)
+        lengths = [max(len(a), len(b)) + 1 for a, b in self.data["train"]]
+        if max(lengths) > d.batch_tokens:  # said now, not at the first epoch, after the run folder was made
+            raise DataError(f"data.batch_tokens={d.batch_tokens}: smaller than the longest training pair "
+                            f"({max(lengths)} tokens with EOS): raise it, or lower data.max_len")
+        self.batches = TokenBatches(lengths, d.batch_tokens, seed=cfg.train.seed)
 
     def _encode(self, pairs):
         keep = []

@@ -14,11 +14,13 @@ is divided by the global count, so K ranks compute what one process computes. De
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import logging
 import math
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -55,6 +57,21 @@ class TrainError(ValueError):
 class Diverged(TrainError, RunFailed):
     """The run's loss, gradients or weights stopped being finite: an outcome of the run, not a user's mistake
     (the CLI's exit code 1, not the 2 of bad input)."""
+
+
+@contextlib.contextmanager
+def _interrupts_held():
+    """Ctrl-C held back while data-loader workers are forked, then delivered: a SIGINT that lands inside fork()'s
+    at-fork hooks is printed as "Exception ignored" and lost, and the run would go on. The workers inherit the
+    mask, so the training process alone answers Ctrl-C and shuts them down."""
+    if not hasattr(signal, "pthread_sigmask"):  # (Windows: no fork, nothing to hold)
+        yield
+        return
+    old = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old)
 
 
 class _Plan(torch.utils.data.Dataset):
@@ -281,7 +298,9 @@ class Trainer:
             loader = torch.utils.data.DataLoader(_Plan(task, specs[s.position:], self.rank, self.world),
                                                  batch_size=None, num_workers=cfg.data.workers,
                                                  generator=torch.Generator().manual_seed(cfg.train.seed))
-            for batch in loader:
+            with _interrupts_held():  # the workers are forked here
+                batches = iter(loader)
+            for batch in batches:
                 batch = {k: v.to(self.device) for k, v in batch.items()}
                 loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s.step + 1)
                 s.step, s.position = s.step + 1, s.position + 1
