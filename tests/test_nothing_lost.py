@@ -271,3 +271,73 @@ def test_data_must_be_regular_files(tmp_path, capsys):
     os.mkfifo(data / "train.txt")
     assert main(["train", "--out", str(tmp_path / "x"), *sets("data.task=lm", f"data.path={data}")]) == 2
     assert "train.txt: not a regular file" in capsys.readouterr().err
+
+
+def test_more_rows_of_the_probe(finished, tmp_path, capsys):
+    """The rest of the 313-case probe's findings, each one line and exit 2 (or a run that goes on), nothing
+    touched that should not be."""
+    import json
+
+    def refused(argv, message):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0] and "Traceback" not in err[0], (argv, err)
+
+    # a residual connection from beyond the stack would connect nothing
+    refused(["train", "--out", str(tmp_path / "x"), *sets(*NUMBERS_TASK, "model.layers=2", "model.residual=true",
+                                                          "model.residual_from=2")],
+            "model.residual_from=2: the stack has layers 0 .. 1")
+    # a config that is a FIFO or /dev/zero is refused, not read for ever
+    os.mkfifo(tmp_path / "fifo.toml")
+    refused(["train", str(tmp_path / "fifo.toml"), "--out", str(tmp_path / "x")], "not a config file")
+    refused(["train", "/dev/zero", "--out", str(tmp_path / "x")], "not a config file")
+    assert not (tmp_path / "x").exists()
+    # config.json of the wrong JSON shape names its file
+    run = tmp_path / "run"
+    shutil.copytree(finished, run)
+    (run / "config.json").write_text("[]")
+    refused(["train", "--out", str(run), *sets(*TINY)], f"{run / 'config.json'}: damaged")
+    # a checkpoint that is valid torch but not rot90's is not trained on; the run stops and says so
+    shutil.rmtree(run)
+    shutil.copytree(finished, run)
+    for p in (run / "ckpt").glob("step-*.pt"):
+        torch.save({"step": 4, "weights": torch.zeros(3)}, p)
+    assert main(["train", "--out", str(run), *sets(*TINY, "train.steps=6")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()  # a warning naming each, then the one error
+    assert all("not a rot90 training checkpoint" in e for e in err[:-1]) and len(err) == 3, err
+    assert "none loads; --force starts the run over" in err[-1] and "Traceback" not in "".join(err)
+    # a torn UTF-8 tail in metrics.jsonl is dropped like a torn line, and the run resumes
+    shutil.rmtree(run)
+    shutil.copytree(finished, run)
+    with open(run / "metrics.jsonl", "ab") as f:
+        f.write('{"step": 5, "loss": "é'.encode()[:-1])
+    assert main(["train", "--out", str(run), *sets(*TINY, "train.steps=6")]) == 0
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows if "loss" in r] == [1, 2, 3, 4, 5, 6]
+
+
+def test_an_export_without_its_vocabulary_hash_names_its_file(tmp_path):
+    import json
+
+    from rot90.translate import Translator
+
+    run = tmp_path / "run"
+    sets_ = [*NUMBERS_TASK, "data.vocab_size=60"]
+    assert main(["train", "--out", str(run), *sets(*sets_)]) == 0
+    info = json.loads((run / "export" / "config.json").read_text())
+    del info["vocab_hash"]
+    (run / "export" / "config.json").write_text(json.dumps(info))
+    with pytest.raises(DataError, match=r"export/config.json: not a rot90 translation export \(no 'vocab_hash'\)"):
+        Translator(run)
+
+
+def test_translate_reads_lines_with_a_bound(finished, tmp_path, capsys):
+    """--input /dev/zero: refused at the first line over 1 MiB, not read into memory without end."""
+    assert main(["translate", "--model", str(finished), "--input", "/dev/zero"]) == 2
+    # (the copy model is refused as not a translation model before reading; the bound itself:)
+    import io
+
+    from rot90.translate import MAX_LINE, read_utf8_lines
+
+    with pytest.raises(DataError, match="a line of more than 1 MiB"):
+        list(read_utf8_lines(io.BytesIO(b"x" * (MAX_LINE + 5)), "zeros"))
