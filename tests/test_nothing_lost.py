@@ -237,6 +237,35 @@ def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
     assert ckpt.load_newest(tmp_path / "run" / "ckpt") is not None  # and resumable from its checkpoints
 
 
+def test_ctrl_c_stops_at_the_end_of_the_step_with_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch):
+    """Ctrl-C during step 7 (checkpoints every 5): the run stops after step 7 with a checkpoint of step 7, and the
+    resumed run's losses are those of a run never stopped."""
+    import json
+    import signal
+
+    from rot90.train.trainer import Trainer
+
+    items = [*TINY[:-2], "train.checkpoint_every=5", "train.steps=10", "train.log_every=1"]
+    assert main(["train", "--out", str(tmp_path / "straight"), *sets(*items)]) == 0
+    step = Trainer._step
+
+    def interrupted(self, *args):
+        if args[-1] == 7:
+            os.kill(os.getpid(), signal.SIGINT)  # the handler runs inside this step; the step still completes
+        return step(self, *args)
+
+    monkeypatch.setattr(Trainer, "_step", interrupted)
+    assert main(["train", "--out", str(tmp_path / "stopped"), *sets(*items)]) == 130
+    assert [p.name for p in ckpt.checkpoints(tmp_path / "stopped" / "ckpt")][0] == "step-0000007.pt"
+    monkeypatch.setattr(Trainer, "_step", step)
+    assert main(["train", "--out", str(tmp_path / "stopped"), *sets(*items)]) == 0
+
+    def losses(run):
+        rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+        return [(r["step"], r["loss"]) for r in rows if "loss" in r]
+    assert losses(tmp_path / "stopped") == losses(tmp_path / "straight")
+
+
 NUMBERS_TASK = ["data.task=numbers", "data.numbers_high=999", "model.hidden=8", "train.steps=2", "train.eval_every=0"]
 REFUSED = [  # what used to fail with a traceback, or after the run folder was made
     ([*TINY, "optim.schedule=range", "optim.lr=0"], "optim.lr must be the larger"),  # ZeroDivisionError

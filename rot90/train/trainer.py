@@ -21,6 +21,7 @@ import logging
 import math
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
@@ -61,9 +62,8 @@ class Diverged(TrainError, RunFailed):
 
 @contextlib.contextmanager
 def _interrupts_held():
-    """Ctrl-C held back while data-loader workers are forked, then delivered: a SIGINT that lands inside fork()'s
-    at-fork hooks is printed as "Exception ignored" and lost, and the run would go on. The workers inherit the
-    mask, so the training process alone answers Ctrl-C and shuts them down."""
+    """Ctrl-C held back while data-loader workers are forked, then delivered: the workers inherit the mask, so the
+    training process alone answers Ctrl-C and shuts them down."""
     if not hasattr(signal, "pthread_sigmask"):  # (Windows: no fork, nothing to hold)
         yield
         return
@@ -72,6 +72,34 @@ def _interrupts_held():
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, old)
+
+
+class _CtrlC:
+    """Ctrl-C in training, answered between steps: the first stops the run at the end of the step under way, where
+    a checkpoint is written (the same command resumes from it); a second stops at once.
+
+    Why not Python's KeyboardInterrupt wherever the signal lands: it can land inside the data loader's finalizers,
+    which swallow it ("Exception ignored in: <Finalize object>", and the run goes on) or stop half done (and the
+    shutdown waits forever on a worker's pipe). In an evaluation, where no worker starts or stops, it stops at once.
+    """
+
+    def __init__(self):
+        self.requested, self.at_once, self.old = False, False, None
+
+    def __enter__(self):
+        if (threading.current_thread() is threading.main_thread()  # handlers live in the main thread only
+                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):  # not ignored, not someone else's
+            self.old = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc):
+        if self.old is not None:
+            signal.signal(signal.SIGINT, self.old)
+
+    def _handle(self, signum, frame):
+        if self.requested or self.at_once:
+            raise KeyboardInterrupt
+        self.requested = True
 
 
 class _Plan(torch.utils.data.Dataset):
@@ -289,42 +317,54 @@ class Trainer:
         if cfg.train.time_budget and before >= cfg.train.time_budget:  # a budgeted run resumed: nothing left
             self.log(f"time budget of {cfg.train.time_budget:g} s already spent at step {s.step}")
             s.stopped_early = True
-        while s.step < cfg.train.steps and not s.stopped_early:
-            specs = task.plan(s.epoch)
-            if not specs:  # else: empty epochs, one after another, forever
-                raise TrainError(f"the data gives no batch for epoch {s.epoch}: nothing to train on")
-            # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
-            # run starts one mid-epoch, where the straight run did not: dropout masks would shift.
-            loader = torch.utils.data.DataLoader(_Plan(task, specs[s.position:], self.rank, self.world),
-                                                 batch_size=None, num_workers=cfg.data.workers,
-                                                 generator=torch.Generator().manual_seed(cfg.train.seed))
-            with _interrupts_held():  # the workers are forked here
-                batches = iter(loader)
-            for batch in batches:
-                batch = {k: v.to(self.device) for k, v in batch.items()}
-                loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s.step + 1)
-                s.step, s.position = s.step + 1, s.position + 1
-                tokens += count
-                elapsed = time.perf_counter() - start
-                rate, s.seconds = tokens / elapsed, self._clock(before + elapsed)
-                if finite:
-                    sched.step()
-                self._count_nonfinite(s, finite)
-                self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm, "lr": sched.get_last_lr()[0],
-                               "tokens_per_s": rate, "skipped": s.skipped, "seconds": s.seconds}, bar)
-                self._check_budget(s)
-                improved = False
-                if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
-                    evaluating = time.perf_counter()
-                    improved = self._evaluate(model, task, s)
-                    start += time.perf_counter() - evaluating  # the budget and the rate count training only
-                done = s.step >= cfg.train.steps or s.stopped_early
-                if improved or done or s.step % cfg.train.checkpoint_every == 0:
-                    self._save(model, opt, sched, task, s, best=improved)
-                if done:
-                    break
-            else:
-                s.epoch, s.position = s.epoch + 1, 0
+        with _CtrlC() as ctrl_c:
+            saved = s.step
+            while s.step < cfg.train.steps and not s.stopped_early:
+                specs = task.plan(s.epoch)
+                if not specs:  # else: empty epochs, one after another, forever
+                    raise TrainError(f"the data gives no batch for epoch {s.epoch}: nothing to train on")
+                # Its own generator: a loader draws a seed from the global RNG when it starts, and a resumed
+                # run starts one mid-epoch, where the straight run did not: dropout masks would shift.
+                loader = torch.utils.data.DataLoader(_Plan(task, specs[s.position:], self.rank, self.world),
+                                                     batch_size=None, num_workers=cfg.data.workers,
+                                                     generator=torch.Generator().manual_seed(cfg.train.seed))
+                with _interrupts_held():  # the workers are forked here
+                    batches = iter(loader)
+                for batch in batches:
+                    batch = {k: v.to(self.device) for k, v in batch.items()}
+                    loss, count, grad_norm, finite = self._step(net, model, opt, task, batch, s.step + 1)
+                    s.step, s.position = s.step + 1, s.position + 1
+                    tokens += count
+                    elapsed = time.perf_counter() - start
+                    rate, s.seconds = tokens / elapsed, self._clock(before + elapsed)
+                    if finite:
+                        sched.step()
+                    self._count_nonfinite(s, finite)
+                    self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm,
+                                   "lr": sched.get_last_lr()[0], "tokens_per_s": rate, "skipped": s.skipped,
+                                   "seconds": s.seconds}, bar)
+                    self._check_budget(s)
+                    improved = False
+                    if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
+                        evaluating, ctrl_c.at_once = time.perf_counter(), True
+                        improved = self._evaluate(model, task, s)
+                        start += time.perf_counter() - evaluating  # the budget and the rate count training only
+                        ctrl_c.at_once = False
+                    done = s.step >= cfg.train.steps or s.stopped_early
+                    if improved or done or s.step % cfg.train.checkpoint_every == 0:
+                        self._save(model, opt, sched, task, s, best=improved)
+                        saved = s.step
+                    if done or ctrl_c.requested:
+                        break
+                else:
+                    s.epoch, s.position = s.epoch + 1, 0
+                del batches  # its workers shut down here, where Ctrl-C cannot cut the shutdown short
+                if ctrl_c.requested and s.step < cfg.train.steps and not s.stopped_early:
+                    if saved != s.step and self.world == 1:  # (ranks stop at different steps: no collective save)
+                        self._save(model, opt, sched, task, s)
+                    self.log(f"stopped by Ctrl-C at step {s.step}; the same command resumes from "
+                             f"{'there' if saved == s.step or self.world == 1 else f'step {saved}'}")
+                    raise KeyboardInterrupt
         if bar is not None:
             bar.close()
         if self.board is not None:
