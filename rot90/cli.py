@@ -11,6 +11,7 @@ import shlex
 import sys
 import time
 
+from . import interrupts
 from .errors import RunFailed
 from .extras import MissingExtra
 
@@ -211,7 +212,8 @@ def cmd_eval(args) -> int:
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
                  limit=args.limit, device=args.device, nbest=args.nbest, progress=None, precision=args.precision)
-    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, {r['batch']} sentences a batch"
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, alpha {r['alpha']:g}, "
+          f"{r['batch']} sentences a batch"
           + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
     print(f"BLEU {r['bleu']:.2f}   {r['bleu_signature']}   hypothesis/reference length {r['length_ratio']:.3f}")
@@ -274,7 +276,8 @@ SHARED = {
     "beam": (("--beam",), dict(type=int, default=5, help="beam size (1: greedy)")),
     "precision": (("--precision",), dict(default="fp32", choices=["fp32", "bf16", "fp16"],
                                          help="decode under autocast in bf16 or fp16 (fp16: a GPU)")),
-    "alpha": (("--alpha",), dict(type=float, default=0.6, help="GNMT length penalty")),
+    "alpha": (("--alpha",), dict(type=float, default=None, help="GNMT length penalty (default: the one chosen on "
+                                "the dev split at the end of training; 0.6 for a model without one)")),
 }
 
 
@@ -515,11 +518,18 @@ def check_numbers(args: argparse.Namespace):
 
 
 def main(argv: list[str] | None = None) -> int:
+    with interrupts.recorded():  # a Ctrl-C whose KeyboardInterrupt is swallowed on the way still stops the command
+        return _main(argv)
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)  # argparse itself exits 2 with one line on bad arguments
     setup_logging(args.quiet, args.verbose)
     try:
         check_numbers(args)
+        if interrupts.pressed():  # Ctrl-C while parsing, its KeyboardInterrupt swallowed on the way
+            raise KeyboardInterrupt
         return args.func(args)
     except BrokenPipeError:  # the reader went away (`rot90 translate | head`): not an error of ours
         devnull = os.open(os.devnull, os.O_WRONLY)

@@ -108,6 +108,7 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
     select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
     average_last: int = 0  # > 0: the export holds the mean weights of the last N checkpoints (keep >= N)
+    choose_alpha: int = 300  # translate/numbers: dev sentences on which the export's length penalty is chosen; 0: 0.6
     time_budget: float = 0.0  # seconds of training (evaluation excluded), summed over sessions, then stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
@@ -207,7 +208,8 @@ RANGES = {
     **{f"optim.{k}": (lambda v: v >= 0, ">= 0") for k in ("warmup", "halve_after", "halve_every")},
     **{f"train.{k}": (lambda v: v >= 1, ">= 1") for k in ("steps", "log_every", "eval_batches", "checkpoint_every",
                                                            "keep", "max_nonfinite")},
-    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last")},
+    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last",
+                                                                      "choose_alpha")},
     "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
@@ -255,6 +257,7 @@ EFFECT = {
     **{f"data.{k}": (lambda w, c: c.data.task == "translate", "translate")
        for k in ("src_lang", "train_file", "dev_file", "test_file")},
     "data.numbers_high": (lambda w, c: c.data.task == "numbers", "numbers"),
+    "train.choose_alpha": (lambda w, c: w["seq2seq"], "translate and numbers"),
     "optim.momentum": (lambda w, c: c.optim.name == "sgd", "optim.name=sgd"),
     **{f"optim.{k}": (lambda w, c: c.optim.schedule == "halving", "optim.schedule=halving")
        for k in ("halve_after", "halve_every")},

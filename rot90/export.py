@@ -35,6 +35,14 @@ def export(model: torch.nn.Module, config: dict, folder: Path, tokenizer_file: P
     atomic_write(folder / "config.json", json.dumps({"config": config, **(extra or {})}, indent=1))
 
 
+def record(folder: str | Path, **fields):
+    """fields added to an export's config.json, atomically: what was learned about the model after training
+    (the length penalty chosen on the dev split, rot90.translate.choose_alpha)."""
+    config = RunFolder.exported(folder) / "config.json"
+    info = json.loads(config.read_text(encoding="utf-8"))
+    atomic_write(config, json.dumps({**info, **fields}, indent=1))
+
+
 def load_export(folder: str | Path):
     """A model exported by `rot90 train` (folder: the run or its export/), in eval mode, and its info."""
     load_model = need("safetensors.torch", "train").load_model

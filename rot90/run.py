@@ -4,7 +4,8 @@
     lr_find(cfg, out)      what `rot90 lr-find CONFIG --out DIR` does
 
 The trainer (rot90.train) knows the Task interface and never imports a task; the tasks
-(rot90.tasks) know the config and the models and never import the trainer.
+(rot90.tasks) know the config and the models and never import the trainer. A translation run ends
+with its length penalty chosen on the dev split (rot90.translate.choose_alpha), which its export keeps.
 """
 
 from __future__ import annotations
@@ -14,10 +15,12 @@ from pathlib import Path
 
 import torch.distributed as dist
 
-from .config import Config
+from .config import TRANSLATION_TASKS, Config
+from .data.io import DataError
 from .tasks import make_task
 from .train import lrfind
 from .train.trainer import Trainer
+from .translate import choose_alpha
 
 INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
@@ -27,7 +30,17 @@ def train(cfg: Config, out: Path, force: bool = False, log=INFO) -> dict:
     task = make_task(cfg)  # bad data fails here, before the run folder records anything
     trainer = Trainer(cfg, out, force, log)
     try:
-        return trainer.run(task)
+        state = trainer.run(task)
+        if trainer.rank == 0 and cfg.data.task in TRANSLATION_TASKS and cfg.train.choose_alpha:
+            try:
+                c = choose_alpha(trainer.folder.export, cfg.train.choose_alpha, device=cfg.train.device)
+            except DataError as e:
+                log(f"length penalty: {e}; translations use alpha=0.6")
+            else:
+                log(f"length penalty alpha={c['alpha']:g}, chosen on {c['dev_sentences']} dev sentences: dev BLEU "
+                    + ", ".join(f"{r['bleu']:.2f} (length {r['length_ratio']:.2f}) at {a}" for a, r in
+                                c["grid"].items()))
+        return state
     finally:
         if trainer.world > 1 and dist.is_initialized():
             dist.destroy_process_group()

@@ -113,3 +113,17 @@ def test_beam_one_is_greedy_and_a_batch_is_each_sentence_alone():
     src = torch.full((1, 1), 5, dtype=torch.long)
     assert hyps[0][0] == greedy(Chain(), src, torch.ones(1, dtype=torch.long), max_ratio=0.0)[0] == [A]
     assert search(beam=4, alpha=0.6, nbest=4, sentences=3) == [search(beam=4, alpha=0.6, nbest=4)[0]] * 3
+
+
+def test_a_larger_alpha_never_returns_a_shorter_best():
+    """GNMT's penalty favours length more as alpha grows: of two hypotheses, once the longer wins it keeps winning,
+    so the best one's length never falls (what choose_alpha relies on to correct translations that are too short).
+    Here the chain's likeliest sentence is one word; only a strong penalty buys a second."""
+    alphas = (0.0, 0.6, 1.0, 1.5, 2.0, 3.0, 5.0, 8.0)
+    lengths = [len(search(beam=8, alpha=a, nbest=1)[0][0][0]) for a in alphas]
+    assert lengths == sorted(lengths) and lengths[0] == 1 and lengths[-1] > 1, lengths
+    # Up to alpha = 2 the search finds what exhaustive search finds. Past it, exhaustive search's best is a sentence
+    # cut at the length limit, which a strong penalty rewards: why choose_alpha's grid ends at 2, and why beam search
+    # stops once it has K finished hypotheses rather than searching on for longer ones.
+    assert lengths[:5] == [len(exhaustive(10, a, 1)[0][0]) for a in alphas[:5]]
+    assert len(exhaustive(10, 3.0, 1)[0][0]) == 10

@@ -50,14 +50,14 @@ def test_the_python_api(run):
         tr.translate([1, 2])
 
 
-def test_translate_lines_empty_and_over_long(run, capsys):
+def test_translate_lines_empty_and_over_long(run, capsys, caplog):
     tr = Translator(run)
     out = io.StringIO()
     lines = b"forty-five\n\n" + b"one hundred and one " * 10 + b"\n"
     assert translate_stream(tr, io.BytesIO(lines), "stdin", out=out, beam=3) == 3
     text = out.getvalue().split("\n")
     assert text[1] == "" and text[0] and text[2]  # an empty line gives an empty line
-    err = capsys.readouterr().err
+    err = capsys.readouterr().err + caplog.text  # (stderr once the CLI has set up the "rot90" logger; else logging's)
     assert "warning: stdin:3:" in err and "over the 20 the model was trained on: translated in" in err
 
 
@@ -202,6 +202,7 @@ def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_pa
     assert main(["train", "--out", str(tmp_path / "run"), *[a for s in sets for a in ("--set", s)]]) == 0
     err = capsys.readouterr().err
     assert f"warning: {corpus} has no dev split: no dev metrics" in err
+    assert "no dev split" in err and "translations use alpha=0.6" in err
     info = json.loads((tmp_path / "run" / "export" / "config.json").read_text())
     assert info["step"] == 20 and info["selected"] == "last step (no dev evaluation)"
     assert Translator(tmp_path / "run").translate_ids([[5, 6]], beam=2)[0][0][0] is not None
@@ -229,6 +230,24 @@ def test_plain_parallel_files_without_dev_train_export_translate_and_eval(tmp_pa
     assert main(["train", "--out", str(tmp_path / "run3"), *[a for s in bad for a in ("--set", s)]]) == 2
     assert "bad.model': not a SentencePiece model" in capsys.readouterr().err
     assert not (tmp_path / "run3").exists()
+
+
+def test_the_length_penalty_is_chosen_on_dev_and_used_unless_told(run, capsys):
+    """The export records the alpha with the best dev BLEU of the grid (rot90.translate.choose_alpha); translate
+    and eval use it when given no alpha."""
+    import json
+
+    from rot90.translate import ALPHAS, split_pairs
+
+    d = json.loads((run / "export" / "config.json").read_text())["decoding"]
+    assert d["dev_sentences"] == 200 and list(d["grid"]) == [f"{a:g}" for a in ALPHAS]
+    assert d["alpha"] in ALPHAS and d["grid"][f"{d['alpha']:g}"]["bleu"] == max(r["bleu"] for r in d["grid"].values())
+    tr = Translator(run, "cpu")
+    assert tr.alpha == d["alpha"]
+    sources = [s for s, _ in split_pairs(tr, "dev")[:16]]
+    assert tr.translate(sources, beam=3) == tr.translate(sources, beam=3, alpha=d["alpha"])
+    assert main(["eval", "--model", str(run), "--split", "dev", "--limit", "4"]) == 0
+    assert f"alpha {d['alpha']:g}," in capsys.readouterr().out
 
 
 def test_eval_writes_its_hypotheses_and_the_length_ratio(run, tmp_path, capsys):

@@ -34,6 +34,7 @@ try:
 except ImportError:  # Windows: msvcrt's locking instead, imported where it is used
     fcntl = None
 
+from .. import interrupts
 from ..config import TRANSLATION_TASKS, Config, ConfigError, absolute_paths, differences, validate
 from ..devices import autocast_dtype, environment, memory, resolve_device
 from ..errors import RunFailed
@@ -48,7 +49,8 @@ INFO = logging.getLogger("rot90").info  # where progress goes unless a caller sa
 
 # Keys that may change between a run and its resumption: budgets and bookkeeping, not the model.
 RESUMABLE = ("train.steps", "train.log_every", "train.eval_every", "train.eval_batches", "train.checkpoint_every",
-             "train.keep", "train.nonfinite_at", "train.patience", "train.time_budget", "data.workers")
+             "train.keep", "train.nonfinite_at", "train.patience", "train.time_budget", "data.workers",
+             "train.choose_alpha")
 
 
 class TrainError(ValueError):
@@ -88,8 +90,9 @@ class _CtrlC:
 
     def __enter__(self):
         if (threading.current_thread() is threading.main_thread()  # handlers live in the main thread only
-                and signal.getsignal(signal.SIGINT) is signal.default_int_handler):  # not ignored, not someone else's
+                and interrupts.ours(signal.getsignal(signal.SIGINT))):  # not ignored, not someone else's
             self.old = signal.signal(signal.SIGINT, self._handle)
+        self.requested = interrupts.pressed()  # a press before the loop whose KeyboardInterrupt was swallowed
         return self
 
     def __exit__(self, *exc):
