@@ -24,7 +24,17 @@ TMP_MARK = ".rot90-tmp-"  # in every temporary name: clean-up removes only files
 
 
 def _umask() -> int:
-    mask = os.umask(0)  # the only portable way to read it is to set it, then put it back
+    """The process's umask, read without changing it where the system allows (Linux: /proc/self/status). The
+    portable way sets it to read it, and a file another thread creates meanwhile gets the mask set: 0o077 then,
+    the safe side."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError):
+        pass
+    mask = os.umask(0o077)
     os.umask(mask)
     return mask
 
