@@ -28,8 +28,7 @@ def recorded():
     where SIGINT is ignored (`nohup`, a background job) or someone else's, it changes nothing."""
     global _pressed
     _pressed = False
-    if (threading.current_thread() is not threading.main_thread()
-            or signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+    if not replaceable():
         yield
         return
     old = signal.signal(signal.SIGINT, _record)
@@ -39,9 +38,12 @@ def recorded():
         signal.signal(signal.SIGINT, old)
 
 
-def ours(handler) -> bool:
-    """Whether a SIGINT handler is Python's default or recorded()'s: one that a caller may replace for a while."""
-    return handler is signal.default_int_handler or handler is _record
+def replaceable() -> bool:
+    """Whether the caller may take SIGINT for a while: in the main thread (where handlers live), and the handler is
+    Python's default or recorded()'s — not ignored (`nohup`, a background job), not someone else's."""
+    handler = signal.getsignal(signal.SIGINT)
+    return (threading.current_thread() is threading.main_thread()
+            and (handler is signal.default_int_handler or handler is _record))
 
 
 def pressed() -> bool:

@@ -21,7 +21,6 @@ import logging
 import math
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
@@ -89,8 +88,7 @@ class _CtrlC:
         self.requested, self.at_once, self.old = False, False, None
 
     def __enter__(self):
-        if (threading.current_thread() is threading.main_thread()  # handlers live in the main thread only
-                and interrupts.ours(signal.getsignal(signal.SIGINT))):  # not ignored, not someone else's
+        if interrupts.replaceable():
             self.old = signal.signal(signal.SIGINT, self._handle)
         self.requested = interrupts.pressed()  # a press before the loop whose KeyboardInterrupt was swallowed
         return self
