@@ -66,6 +66,7 @@ class ModelConfig:
     attention: str = "none"  # seq2seq: none (the 2014 model) | dot | general (Luong 2015)
     input_feeding: bool = False  # seq2seq: feed the attentional vector back (sequential decoder)
     bidirectional: bool = False  # seq2seq: bidirectional bottom encoder layer
+    bidirectional_layers: int = 1  # seq2seq with bidirectional: encoder layers that read both ways, from the bottom
     reverse_source: bool = False  # seq2seq: read the source backwards (Sutskever et al. 2014)
     embed: int = 0  # seq2seq: embedding size; 0 = hidden
     tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
@@ -108,7 +109,8 @@ class TrainConfig:
     patience: int = 0  # stop after this many evaluations without a better dev metric (select); 0: never
     select: str = "loss"  # the dev metric that picks the best checkpoint and the export: loss | bleu | chrf
     average_last: int = 0  # > 0: the export holds the mean weights of the last N checkpoints (keep >= N)
-    choose_alpha: int = 300  # translate/numbers: dev sentences on which the export's length penalty is chosen; 0: 0.6
+    choose_alpha: int = -1  # translate/numbers: dev sentences the export's length penalty is chosen on (the first N;
+    # -1: the whole dev split; 0: none, alpha 0.6)
     time_budget: float = 0.0  # seconds of training (evaluation excluded), summed over sessions, then stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
@@ -185,7 +187,7 @@ RANGES = {
                                                           "batch_tokens", "max_len", "numbers_high")},
     "data.epoch_batches": (lambda v: 1 <= v <= 10**7, "in [1, 10^7] (an epoch's plan is a list of that length)"),
     "data.workers": (lambda v: v >= 0, ">= 0"),
-    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads")},
+    **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads", "bidirectional_layers")},
     "model.layers": (lambda v: 0 <= v <= 10**4, "in [0, 10^4] (0: a depth stack of no blocks, the linear classifier)"),
     "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
     "model.init": (lambda v: v in ("default", "orthogonal", "identity"), "default, orthogonal or identity"),
@@ -208,8 +210,8 @@ RANGES = {
     **{f"optim.{k}": (lambda v: v >= 0, ">= 0") for k in ("warmup", "halve_after", "halve_every")},
     **{f"train.{k}": (lambda v: v >= 1, ">= 1") for k in ("steps", "log_every", "eval_batches", "checkpoint_every",
                                                            "keep", "max_nonfinite")},
-    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last",
-                                                                      "choose_alpha")},
+    **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last")},
+    "train.choose_alpha": (lambda v: v >= -1, ">= -1 (-1: the whole dev split)"),
     "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
     "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
@@ -236,6 +238,8 @@ EFFECT = {
     "model.residual": (lambda w, c: w["rnn"], "recurrent models (model.arch=rnn, not at depth)"),
     "model.residual_from": (lambda w, c: w["seq2seq"] and w["rnn"] and c.model.residual,
                             "a recurrent seq2seq model with model.residual=true"),
+    "model.bidirectional_layers": (lambda w, c: w["seq2seq"] and w["rnn"] and c.model.bidirectional,
+                                   "a recurrent seq2seq model with model.bidirectional=true"),
     **{f"model.{k}": (lambda w, c: w["seq2seq"] and w["rnn"], "a recurrent seq2seq model (data.task=translate "
                       "or numbers, model.arch=rnn)")
        for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "tie_embeddings",
@@ -316,6 +320,9 @@ def validate(cfg: Config) -> Config:
     if cfg.model.residual and seq2seq_layers is not None and cfg.model.residual_from >= seq2seq_layers:
         raise ConfigError(f"model.residual_from={cfg.model.residual_from}: the stack has layers 0 .. "
                           f"{seq2seq_layers - 1}, so no residual connection would be made")
+    if cfg.model.bidirectional and seq2seq_layers is not None and cfg.model.bidirectional_layers > seq2seq_layers:
+        raise ConfigError(f"model.bidirectional_layers={cfg.model.bidirectional_layers}: the encoder has "
+                          f"model.layers={seq2seq_layers}")
     if cfg.train.select != "loss" and cfg.data.task not in TRANSLATION_TASKS:
         raise ConfigError(f"train.select={cfg.train.select}: a translation metric; data.task={cfg.data.task} "
                           "is measured by its loss (train.select=loss)")

@@ -316,6 +316,13 @@ def test_more_rows_of_the_probe(finished, tmp_path, capsys):
     refused(["train", "--out", str(tmp_path / "x"), *sets(*NUMBERS_TASK, "model.layers=2", "model.residual=true",
                                                           "model.residual_from=2")],
             "model.residual_from=2: the stack has layers 0 .. 1")
+    # more bidirectional layers than the encoder has, or without model.bidirectional
+    refused(["train", "--out", str(tmp_path / "x"), *sets(*NUMBERS_TASK, "model.layers=2", "model.bidirectional=true",
+                                                          "model.bidirectional_layers=3")],
+            "model.bidirectional_layers=3: the encoder has model.layers=2")
+    refused(["train", "--out", str(tmp_path / "x"), *sets(*NUMBERS_TASK, "model.layers=2",
+                                                          "model.bidirectional_layers=2")],
+            "model.bidirectional_layers=2 has no effect here")
     # a config that is a FIFO or /dev/zero is refused, not read for ever
     os.mkfifo(tmp_path / "fifo.toml")
     refused(["train", str(tmp_path / "fifo.toml"), "--out", str(tmp_path / "x")], "not a config file")

@@ -13,6 +13,7 @@ VARIANTS = {
     "gnmt": dict(rule="lstm", attention="general", residual=True, bidirectional=True, layers=3),
     "feeding": dict(rule="gru", attention="dot", input_feeding=True),
     "minlstm": dict(rule="minlstm", attention="dot"),
+    "brnn": dict(rule="gru", attention="general", bidirectional=True, bidirectional_layers=2),
     "normed": dict(rule="mingru", attention="general", bidirectional=True, residual=True, layer_norm=True),
     "transformer": dict(arch="transformer"),
 }
@@ -108,6 +109,45 @@ def test_bad_options():
         RecurrentSeq2Seq(5, 5, attention="bahdanau")
     with pytest.raises(ValueError, match="input_feeding needs attention"):
         RecurrentSeq2Seq(5, 5, input_feeding=True)
+    with pytest.raises(ValueError, match="bidirectional_layers=3: between 1 and layers=2"):
+        RecurrentSeq2Seq(5, 5, hidden=8, layers=2, bidirectional=True, bidirectional_layers=3)
+
+
+def test_every_layer_both_ways_is_torchs_bidirectional_lstm():
+    """bidirectional_layers = layers (OpenNMT-py's brnn encoder): the encoder outputs and final states are those of
+    torch.nn.LSTM(bidirectional=True) with the same weights, the next layer reading both directions' outputs."""
+    torch.manual_seed(0)
+    m = RecurrentSeq2Seq(11, 13, hidden=16, layers=2, attention="dot", bidirectional=True,
+                         bidirectional_layers=2).double().eval()
+    ref = torch.nn.LSTM(16, 8, num_layers=2, bidirectional=True, batch_first=True).double()
+    with torch.no_grad():
+        for k in range(2):
+            for sfx, layer in (("", m.encoder[k]), ("_reverse", m.encoder_backward[k])):
+                for name in ("weight_ih", "weight_hh", "bias_ih", "bias_hh"):
+                    getattr(ref, f"{name}_l{k}{sfx}").copy_(getattr(layer.cells[0], name))
+    src, src_len, _ = batch()
+    state = m.encode(src, src_len)
+    packed = torch.nn.utils.rnn.pack_padded_sequence(m.src_embed(src), src_len, batch_first=True,
+                                                     enforce_sorted=False)
+    out, (h, c) = ref(packed)
+    out, _ = torch.nn.utils.rnn.pad_packed_sequence(out, batch_first=True, total_length=src.shape[1])
+    inside = state.mask[..., None]
+    assert_close(state.memory * inside, out * inside, chain=2 * src.shape[1])
+    for k, (y, s) in enumerate(state.layers):  # (B, 16) each: forward's then backward's final state
+        assert_close(y, torch.cat([h[2 * k], h[2 * k + 1]], -1), chain=2 * src.shape[1])
+        assert_close(s, torch.cat([c[2 * k], c[2 * k + 1]], -1), chain=2 * src.shape[1])
+
+
+def test_an_export_with_one_backward_layer_loads(tmp_path):
+    """Before bidirectional_layers, the bottom layer's backward half was saved as encoder_backward.*."""
+    torch.manual_seed(0)
+    m = RecurrentSeq2Seq(11, 13, hidden=16, layers=2, attention="general", bidirectional=True).eval()
+    old = {k.replace("encoder_backward.0.", "encoder_backward."): v for k, v in m.state_dict().items()}
+    assert any(k.startswith("encoder_backward.cells") for k in old)
+    back = RecurrentSeq2Seq(11, 13, hidden=16, layers=2, attention="general", bidirectional=True).eval()
+    back.load_state_dict(old)
+    src, src_len, tgt_in = batch()
+    assert torch.equal(back(src, src_len, tgt_in), m(src, src_len, tgt_in))
 
 
 def test_tied_transformer_exports_and_loads(tmp_path):

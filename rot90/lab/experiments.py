@@ -51,8 +51,9 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     train=False summarises a run as it stands (None if it has no exported model yet).
     """
     from ..config import ConfigError, load
+    from ..run import train as train_run
     from ..tasks import make_task
-    from ..train.trainer import Diverged, Trainer
+    from ..train.trainer import Diverged
 
     done = folder / "result.json"
     if done.exists():
@@ -75,7 +76,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     if train:
         progress(f"  {run.name}: training into {folder}")
         try:
-            Trainer(cfg, folder, log=lambda m: progress(f"    {m}")).run(task)
+            train_run(cfg, folder, log=lambda m: progress(f"    {m}"))  # as `rot90 train` (translation: alpha)
         except Diverged as e:  # a seed that diverges is a result of the experiment, not the end of it
             diverged = str(e)
             progress(f"  {run.name}: diverged ({e})")

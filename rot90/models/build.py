@@ -56,7 +56,7 @@ def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:
                              attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
                              residual_from=m.residual_from, bidirectional=m.bidirectional,
                              reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings,
-                             layer_norm=m.layer_norm)
+                             layer_norm=m.layer_norm, bidirectional_layers=m.bidirectional_layers)
     if m.init_range > 0:
         for p in model.parameters():
             nn.init.uniform_(p, -m.init_range, m.init_range)

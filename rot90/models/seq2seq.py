@@ -1,6 +1,6 @@
 """Sequence to sequence with recurrent stacks of any time-axis rule (Sutskever et al. 2014).
 
-    encoder: embed -> [Residual(rule)] * layers   (bottom layer optionally bidirectional)
+    encoder: embed -> [Residual(rule)] * layers   (the bottom `bidirectional_layers` optionally bidirectional)
     decoder: embed (+ previous attentional vector: input feeding) -> [Residual(rule)] * layers
              -> Luong attention over the encoder outputs (dot or general), or none -> logits
 
@@ -12,6 +12,8 @@ Options, each a line of the literature:
   "dot"/"general": Luong et al. 2015; input_feeding feeds the attentional vector back in, which
   makes the decoder sequential; without it a gate-decoupled decoder (minlstm, mingru) trains
   in parallel over time through the scan;
+- bidirectional: the bottom encoder layer reads the source both ways, half the units each (GNMT 2016);
+  bidirectional_layers = layers makes every encoder layer do so (OpenNMT-py's brnn encoder);
 - layer_norm: LayerNorm over each layer's input (Ba et al. 2016), pre-norm as in the Transformer: outside
   the cell, so that the fused kernel and the scan still compute it, and off the residual path, so that the
   outputs (attention's keys and the tied output layer's input) stay in the cell's range.
@@ -55,6 +57,14 @@ def _merge(fwd, bwd):
     return torch.cat([fwd, bwd], -1)
 
 
+def _one_backward_layer(state_dict, prefix, *args):
+    """Exports written before every encoder layer could be bidirectional hold the one backward layer as
+    `encoder_backward.*`; it is `encoder_backward.0.*` now."""
+    old = prefix + "encoder_backward."
+    for key in [k for k in state_dict if k.startswith(old) and not k[len(old)].isdigit()]:
+        state_dict[old + "0." + key[len(old):]] = state_dict.pop(key)
+
+
 @dataclass
 class DecoderState:
     """What incremental decoding carries: O(1) per step in the length of the output.
@@ -88,31 +98,36 @@ class RecurrentSeq2Seq(nn.Module):
     def __init__(self, src_vocab: int, tgt_vocab: int, rule: str = "lstm", hidden: int = 256, layers: int = 2,
                  embed: int = 0, attention: str = "none", input_feeding: bool = False, residual: bool = False,
                  residual_from: int = 1, bidirectional: bool = False, reverse_source: bool = False,
-                 dropout: float = 0.0, tie_embeddings: bool = False, layer_norm: bool = False):
+                 dropout: float = 0.0, tie_embeddings: bool = False, layer_norm: bool = False,
+                 bidirectional_layers: int = 1):
         super().__init__()
         if attention not in ("none", "dot", "general"):
             raise ValueError(f"unknown attention {attention!r}: choose none, dot or general")
         if input_feeding and attention == "none":
             raise ValueError("input_feeding needs attention (dot or general)")
         if bidirectional and hidden % 2:
-            raise ValueError(f"a bidirectional bottom layer splits hidden={hidden} in two: make it even")
+            raise ValueError(f"a bidirectional layer splits hidden={hidden} in two: make it even")
+        if bidirectional and not 1 <= bidirectional_layers <= layers:
+            raise ValueError(f"bidirectional_layers={bidirectional_layers}: between 1 and layers={layers}")
         embed = embed or hidden
         if tie_embeddings and embed != hidden:
             raise ValueError(f"tie_embeddings needs embed == hidden, got {embed} and {hidden}")
         self.args = dict(src_vocab=src_vocab, tgt_vocab=tgt_vocab, rule=rule, hidden=hidden, layers=layers,
                          embed=embed, attention=attention, input_feeding=input_feeding, residual=residual,
                          residual_from=residual_from, bidirectional=bidirectional, reverse_source=reverse_source,
-                         dropout=dropout, tie_embeddings=tie_embeddings,
-                         layer_norm=layer_norm)  # what rot90.load rebuilds it from
+                         dropout=dropout, tie_embeddings=tie_embeddings, layer_norm=layer_norm,
+                         bidirectional_layers=bidirectional_layers)  # what rot90.load rebuilds it from
         self.attention, self.input_feeding, self.reverse_source = attention, input_feeding, reverse_source
-        self.bidirectional, self.hidden = bidirectional, hidden
+        self.hidden = hidden
         self.src_embed = nn.Embedding(src_vocab, embed, padding_idx=PAD)
         self.tgt_embed = nn.Embedding(tgt_vocab, embed, padding_idx=PAD)
-        bottom = hidden // 2 if bidirectional else hidden
-        self.encoder = nn.ModuleList([Residual(rule, bottom, "time", input_size=embed)] +
-                                     [Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers - 1)])
-        if bidirectional:
-            self.encoder_backward = Residual(rule, bottom, "time", input_size=embed)
+        self.both_ways = bidirectional_layers if bidirectional else 0  # the bottom layers that read both ways
+        inputs = [embed] + [hidden] * (layers - 1)
+        width = [hidden // 2 if k < self.both_ways else hidden for k in range(layers)]
+        self.encoder = nn.ModuleList([Residual(rule, width[k], "time", input_size=inputs[k]) for k in range(layers)])
+        self.encoder_backward = nn.ModuleList([Residual(rule, width[k], "time", input_size=inputs[k])
+                                               for k in range(self.both_ways)])
+        self._register_load_state_dict_pre_hook(_one_backward_layer)
         feed = hidden if input_feeding else 0
         self.decoder = nn.ModuleList([Residual(rule, hidden, "time", input_size=embed + feed)] +
                                      [Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers - 1)])
@@ -142,8 +157,8 @@ class RecurrentSeq2Seq(nn.Module):
         for k, layer in enumerate(self.encoder):
             x = self.encoder_norm[k](h)
             y, final = layer(x, lengths=src_len)
-            if k == 0 and self.bidirectional:
-                yb, fb = self.encoder_backward(_reverse(x, src_len), lengths=src_len)
+            if k < self.both_ways:
+                yb, fb = self.encoder_backward[k](_reverse(x, src_len), lengths=src_len)
                 y, final = torch.cat([y, _reverse(yb, src_len)], -1), _merge(final, fb)
             h = self.drop(y + h if self.skip[k] else y)
             finals.append(final)
