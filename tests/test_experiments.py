@@ -258,3 +258,22 @@ def test_a_figure_tells_every_run_apart_and_logs_a_perplexity_that_spans_decades
     assert len({(s["color"], s["ls"]) for s in line_styles([f"run{i}" for i in range(25)])}) == 25
     assert wants_log("dev_perplexity", [819.0, 40.0]) and not wants_log("dev_perplexity", [60.0, 40.0])
     assert not wants_log("dev_bleu", [0.1, 30.0]) and not wants_log("loss", [0.0, 5.0])
+
+
+def test_rows_are_paired_with_the_baseline_seed_by_seed():
+    """The report's paired table: differences on the seeds both rows have, with the decision rule's verdict."""
+    from rot90.lab.catalogue import Group
+    from rot90.lab.experiments import _paired
+
+    group = Group("g", "", "bleu", (), baseline="base", test=True)
+    scores = lambda *bleu: {str(k): {"bleu": b, "chrf": 10 * b} for k, b in enumerate(bleu)}  # noqa: E731
+    rows = [{"run": "base", "test_by_seed": scores(10.0, 11.0, 12.0)},
+            {"run": "better", "test_by_seed": scores(11.0, 12.1, 12.9)},
+            {"run": "two seeds", "test_by_seed": scores(12.0, 13.0)}]
+    lines = _paired(group, rows)
+    better = next(line for line in lines if line.startswith("| better |"))
+    assert "| 0, 1, 2 | +1.00 (+0.75 to +1.25) | held |" in better and "+10.00" in better
+    two = next(line for line in lines if line.startswith("| two seeds |"))
+    assert "| 0, 1 | +2.00" in two and "| leans |" in two and "held" not in two  # 2 pairs never hold
+    assert not any(line.startswith("| base |") for line in lines)
+    assert _paired(group, rows[1:]) == []  # no baseline among the rows: no table

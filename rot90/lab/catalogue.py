@@ -37,6 +37,7 @@ class Group:
     gradients: bool = False  # images: also |d loss / d stream| against distance, at initialisation and trained
     kind: str = ""  # "rotation" | "carry": the controlled experiments' own tables and figures (rot90.controlled)
     reach: float = 0.0  # > 0: the table also gives the updates until the dev metric first reaches this value
+    baseline: str = ""  # a run's name: every other run is compared with it seed by seed (test BLEU and chrF)
 
 
 def _grid(config: str, base: tuple[str, ...], prefix: str = "", **axes: list) -> tuple[Run, ...]:
@@ -283,7 +284,7 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "uniform in +-0.1) and its gradient clipping (5, not 1). Seeds paired by number; test BLEU and chrF "
               "with beam 5 at the length penalty each run chose on the whole dev split.",
               "perplexity", tuple(Run(name, "recurrent-nmt", (*_PEER_BUDGET, *overrides))
-                                  for name, *overrides in _PEER_ROWS), _MT_QUICK, test=True),
+                                  for name, *overrides in _PEER_ROWS), _MT_QUICK, test=True, baseline="800,recipe"),
         Group("The Transformer's recipe at the LSTM's size",
               "configs/transformer.toml (pre-LN, 3+3 layers, 4 heads, tied embeddings, dropout 0.1, label smoothing "
               "0.1, AdamW) at the width that gives the recipe LSTM's parameter count, for the same 600 updates of "

@@ -26,7 +26,7 @@ from ..report import plot_curves, plot_gradients, read_metrics, sci
 from ..runs import RunFolder
 from ..version import __version__
 from .catalogue import CONFIGS, EXPERIMENTS, PROBE, Group, Run
-from .stats import band, spread
+from .stats import band, paired, spread, verdict
 
 
 def _width_for(task, cfg, target: int) -> int:
@@ -172,7 +172,8 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     if group.reach:
         head += f" updates to {split} {group.metric.replace('_', ' ')} ≥ {group.reach:g} |"
     if group.test:
-        head += " training tokens/s | test BLEU | test chrF | test perplexity | decoding sentences/s (beam 5) |"
+        head += (" training tokens/s | test BLEU | test chrF | test length (hypothesis / reference) | test perplexity "
+                 "| decoding sentences/s (beam 5) |")
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in results:
         value = _format(r["dev"].get(group.metric, float("nan")), group.metric)
@@ -203,8 +204,32 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
 
 
 # The speed and test columns of a translation table, in order, with their formats.
-_TEST_COLUMNS = (("tokens_per_s", ",.0f"), ("bleu", ".2f"), ("chrf", ".1f"), ("perplexity", ".1f"),
-                 ("sentences_per_s", ".1f"))
+_TEST_COLUMNS = (("tokens_per_s", ",.0f"), ("bleu", ".2f"), ("chrf", ".1f"), ("length_ratio", ".3f"),
+                 ("perplexity", ".1f"), ("sentences_per_s", ".1f"))
+_PAIRED = ("bleu", "chrf")  # the test scores a row is compared with its group's baseline on, seed by seed
+
+
+def _paired(group: Group, results: list[dict]) -> list[str]:
+    """Each row against the group's baseline on the seeds both have: the mean difference of test BLEU and chrF,
+    its paired 95 % t-interval and the verdict of the decision rule (docs/protocols.md; held needs 3 pairs)."""
+    base = next((r for r in results if r["run"] == group.baseline), None)
+    if base is None or "test_by_seed" not in base:
+        return []
+    lines = [f"Paired with {group.baseline} on the same seeds (row − {group.baseline}; rot90.lab.stats.verdict, "
+             "margin 0):", "", "| run | seeds | test BLEU difference | verdict | test chrF difference | verdict |",
+             "|---|---|---|---|---|---|"]
+    for r in results:
+        if r is base or "test_by_seed" not in r:
+            continue
+        seeds = sorted(set(r["test_by_seed"]) & set(base["test_by_seed"]), key=int)
+        if not seeds:
+            continue
+        line = f"| {r['run']} | {', '.join(seeds)} |"
+        for k in _PAIRED:
+            d = paired([r["test_by_seed"][s][k] for s in seeds], [base["test_by_seed"][s][k] for s in seeds])
+            line += f" {d['mean']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f}) | {verdict(d)} |"
+        lines.append(line)
+    return [*lines, ""]
 
 
 def _test_values(result: dict) -> dict:
@@ -237,6 +262,9 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
         got[0]["reached_seeds"] = spread(reached) if reached else None
         got[0]["unreached_seeds"] = [k for k, g in finished if g.get("reached") is None]
     tested = [g for g in got if g is not None and "test" in g]
+    if tested:  # what a comparison with the group's baseline pairs, seed by seed
+        got[0]["test_by_seed"] = {str(k): {m: g["test"][m] for m in _PAIRED} for k, g in
+                                  zip(range(seed, seed + seeds), got) if g is not None and "test" in g}
     if len(tested) > 1:  # the test scores and speeds a comparison quotes, each with its interval over the seeds
         got[0]["test_seeds"] = {k: spread([_test_values(g)[k] for g in tested]) for k, _ in _TEST_COLUMNS}
     scalars = [g["scalars"] for g in got if g is not None and "scalars" in g]
@@ -283,7 +311,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
         results[group.title] = got
         if not got:
             continue
-        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), ""]
+        report += [f"## {i}. {group.title}", "", group.about, "", *_table(group, got, where), "",
+                   *(_paired(group, got) if group.baseline else [])]
         folders = {r.name: [f for f in seed_folders(where / r.name, seed, seeds) if RunFolder(f).has_metrics()]
                    for r in runs}  # each run's seeds that trained
         if group.kind:  # evaluated once, at the end: the controlled experiments' own figures instead of curves
