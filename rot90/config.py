@@ -90,10 +90,13 @@ class OptimConfig:
     clip: float = 1.0  # max gradient norm; 0 turns clipping off
     warmup: int = 0  # steps of linear warm-up
     schedule: str = "constant"  # constant | cosine (to 0 at train.steps or train.time_budget) | rsqrt | halving
+    # | wsd: warm-up, stable, then linear to 0 over the last optim.decay of the run (at train.steps or the budget)
     # | range: the range test (rot90 lr-find), geometric from range_from at step 0 to lr at train.steps
     halve_after: int = 0  # halving: steps at full rate after warm-up (the 2014 paper: 5 epochs)
     halve_every: int = 0  # halving: the rate halves every this many steps from then on (0.5 epoch)
     range_from: float = 1e-6  # range: the learning rate the test starts from
+    decay: float = 0.2  # wsd: the fraction of the run (after warm-up) over which the rate falls to 0
+    beta2: float = 0.999  # adamw: the second moment's decay (Transformers often use 0.98)
     label_smoothing: float = 0.0  # translate/numbers
 
 
@@ -200,8 +203,10 @@ RANGES = {
     "model.arch": (lambda v: v in ("rnn", "transformer"), "rnn or transformer"),
     "model.axis": (lambda v: v in ("time", "depth"), "time or depth"),
     "optim.name": (lambda v: v in ("adamw", "sgd"), "adamw or sgd"),
-    "optim.schedule": (lambda v: v in ("constant", "cosine", "rsqrt", "halving", "range"),
-                       "constant, cosine, rsqrt, halving or range"),
+    "optim.schedule": (lambda v: v in ("constant", "cosine", "rsqrt", "halving", "range", "wsd"),
+                       "constant, cosine, rsqrt, halving, range or wsd"),
+    "optim.decay": (lambda v: 0 <= v <= 1, "in [0, 1]"),
+    "optim.beta2": (lambda v: 0 <= v < 1, "in [0, 1)"),
     "optim.range_from": (lambda v: _finite(v) and v > 0, "finite and > 0"),
     "optim.lr": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     **{f"optim.{k}": (lambda v: _finite(v) and v >= 0, "finite and >= 0") for k in ("weight_decay", "clip")},
@@ -267,6 +272,8 @@ EFFECT = {
        for k in ("halve_after", "halve_every")},
     "optim.label_smoothing": (lambda w, c: w["seq2seq"], "translate and numbers"),
     "optim.range_from": (lambda w, c: c.optim.schedule == "range", "optim.schedule=range"),
+    "optim.decay": (lambda w, c: c.optim.schedule == "wsd", "optim.schedule=wsd"),
+    "optim.beta2": (lambda w, c: c.optim.name == "adamw", "optim.name=adamw"),
 }
 
 

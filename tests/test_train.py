@@ -296,6 +296,11 @@ def test_learning_rate_schedules():
     assert halving[19] == 1.0 and halving[20] == 0.5 and halving[24] == 0.5 and halving[25] == 0.25
     cosine = factors(schedule="cosine")
     assert cosine[0] == 1.0 and cosine[50] == pytest.approx(0.5) and cosine[99] < 0.01
+    # warm-up, stable, decay: full rate until the last 20 % (or 50 %) of the steps after warm-up, then linear to 0
+    wsd = factors(warmup=10, schedule="wsd")
+    assert wsd[9] == 1.0 and wsd[81] == 1.0 and wsd[83] < 1.0 and wsd[91] == pytest.approx(0.5) and wsd[99] < 0.06
+    half = factors(schedule="wsd", decay=0.5)
+    assert half[50] == 1.0 and half[75] == pytest.approx(0.5) and all(a >= b for a, b in zip(half, half[1:]))
 
 
 def test_a_cosine_schedule_anneals_within_a_time_budget():
@@ -309,6 +314,11 @@ def test_a_cosine_schedule_anneals_within_a_time_budget():
         assert f(20) == pytest.approx(expected, abs=1e-6)  # 10 of 1e6 steps: nearly no progress
     clock["s"] = 0.0  # the step budget still ends it where it comes first
     assert f(1000000 - 1) < 1e-9
+    wsd = _lr_lambda(load(None, ["optim.schedule=wsd", "optim.decay=0.5", "train.steps=1000000",
+                                 "train.time_budget=60"]), lambda: clock["s"])
+    for seconds, expected in ((0.0, 1.0), (30.0, 1.0), (45.0, 0.5), (60.0, 0.0), (90.0, 0.0)):
+        clock["s"] = seconds
+        assert wsd(20) == pytest.approx(expected, abs=1e-4)
 
 
 def test_evaluation_does_not_count_against_the_time_budget(tmp_path, monkeypatch):
@@ -471,3 +481,12 @@ def test_average_last_exports_the_mean_of_the_last_checkpoints(tmp_path):
     model, _ = rot90.load(tmp_path)
     for k, v in model.state_dict().items():
         torch.testing.assert_close(v, sum(s[k].double() for s in states).div(3).to(v.dtype))
+
+
+def test_adamw_takes_the_second_moment_decay_asked_for(tmp_path):
+    cfg = load(None, TINY + ["train.steps=4", "optim.beta2=0.98"])
+    train(cfg, tmp_path, log=lambda m: None)
+    state = torch.load(sorted((tmp_path / "ckpt").glob("step-*.pt"))[-1], weights_only=False)
+    assert all(tuple(g["betas"]) == (0.9, 0.98) for g in state["optimizer"]["param_groups"])
+    with pytest.raises(ConfigError, match="optim.beta2=0.98 has no effect here"):
+        load(None, ["optim.name=sgd", "optim.beta2=0.98"])

@@ -119,10 +119,10 @@ class _Plan(torch.utils.data.Dataset):
 def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
     """The factor on optim.lr at each step: linear warm-up, then the schedule.
 
-    A cosine schedule reaches 0 at train.steps or, under train.time_budget, when the budget is
-    spent, whichever comes first: a budgeted run with steps=1e6 anneals within its budget instead
-    of training at a constant rate. seconds() is the run's training time so far (one clock for
-    every rank).
+    The cosine and warm-up–stable–decay schedules reach 0 at train.steps or, under train.time_budget,
+    when the budget is spent, whichever comes first: a budgeted run with steps=1e6 anneals within its
+    budget instead of training at a constant rate. seconds() is the run's training time so far (one
+    clock for every rank).
     """
     o, total, budget = cfg.optim, cfg.train.steps, cfg.train.time_budget
 
@@ -132,9 +132,11 @@ def _lr_lambda(cfg: Config, seconds=lambda: 0.0):
         if o.warmup and step < o.warmup:
             return (step + 1) / o.warmup
         after = step - o.warmup
+        done = min(max(after / max(total - o.warmup, 1), seconds() / budget if budget else 0.0), 1.0)  # of the run
         if o.schedule == "cosine":
-            done = max(after / max(total - o.warmup, 1), seconds() / budget if budget else 0.0)
-            return 0.5 * (1 + math.cos(math.pi * min(done, 1.0)))
+            return 0.5 * (1 + math.cos(math.pi * done))
+        if o.schedule == "wsd":  # full rate, then linear to 0 over the last optim.decay of the run (Hu et al. 2024)
+            return min(1.0, (1 - done) / o.decay) if o.decay else 1.0
         if o.schedule == "rsqrt":  # 1 at the end of warm-up, then 1/sqrt(step)
             return math.sqrt(max(o.warmup, 1) / (step + 1))
         if o.schedule == "halving" and after >= o.halve_after:
@@ -381,7 +383,8 @@ class Trainer:
         torch.manual_seed(cfg.train.seed)  # the same initial weights on every rank
         model = task.build_model().to(self.device)
         if cfg.optim.name == "adamw":
-            opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay)
+            opt = torch.optim.AdamW(model.parameters(), lr=cfg.optim.lr, weight_decay=cfg.optim.weight_decay,
+                                    betas=(0.9, cfg.optim.beta2))
         else:
             opt = torch.optim.SGD(model.parameters(), lr=cfg.optim.lr, momentum=cfg.optim.momentum,
                                   weight_decay=cfg.optim.weight_decay)
