@@ -57,14 +57,6 @@ def _merge(fwd, bwd):
     return torch.cat([fwd, bwd], -1)
 
 
-def _one_backward_layer(state_dict, prefix, *args):
-    """Exports written before every encoder layer could be bidirectional hold the one backward layer as
-    `encoder_backward.*`; it is `encoder_backward.0.*` now."""
-    old = prefix + "encoder_backward."
-    for key in [k for k in state_dict if k.startswith(old) and not k[len(old)].isdigit()]:
-        state_dict[old + "0." + key[len(old):]] = state_dict.pop(key)
-
-
 @dataclass
 class DecoderState:
     """What incremental decoding carries: O(1) per step in the length of the output.
@@ -125,9 +117,10 @@ class RecurrentSeq2Seq(nn.Module):
         inputs = [embed] + [hidden] * (layers - 1)
         width = [hidden // 2 if k < self.both_ways else hidden for k in range(layers)]
         self.encoder = nn.ModuleList([Residual(rule, width[k], "time", input_size=inputs[k]) for k in range(layers)])
-        self.encoder_backward = nn.ModuleList([Residual(rule, width[k], "time", input_size=inputs[k])
-                                               for k in range(self.both_ways)])
-        self._register_load_state_dict_pre_hook(_one_backward_layer)
+        if self.both_ways:  # the backward halves; the bottom one keeps the name it had before any other could be
+            self.encoder_backward = Residual(rule, width[0], "time", input_size=inputs[0])
+            self.encoder_backward_upper = nn.ModuleList([Residual(rule, width[k], "time", input_size=inputs[k])
+                                                         for k in range(1, self.both_ways)])
         feed = hidden if input_feeding else 0
         self.decoder = nn.ModuleList([Residual(rule, hidden, "time", input_size=embed + feed)] +
                                      [Residual(rule, hidden, "time", input_size=hidden) for _ in range(layers - 1)])
@@ -158,7 +151,8 @@ class RecurrentSeq2Seq(nn.Module):
             x = self.encoder_norm[k](h)
             y, final = layer(x, lengths=src_len)
             if k < self.both_ways:
-                yb, fb = self.encoder_backward[k](_reverse(x, src_len), lengths=src_len)
+                backward = self.encoder_backward if k == 0 else self.encoder_backward_upper[k - 1]
+                yb, fb = backward(_reverse(x, src_len), lengths=src_len)
                 y, final = torch.cat([y, _reverse(yb, src_len)], -1), _merge(final, fb)
             h = self.drop(y + h if self.skip[k] else y)
             finals.append(final)
