@@ -12,6 +12,7 @@ from torch.nn import functional as F
 from ..config import Config
 from ..data.io import DataError
 from ..extras import need
+from ..losses import smoothed_cross_entropy
 from ..models.build import seq2seq_model
 from ..tokens import PAD
 from .base import Task, on_model, warn
@@ -105,8 +106,8 @@ class TranslationTask(Task):
 
     def loss(self, model, batch):
         logits = model(batch["src"], batch["src_len"], batch["tgt_in"])
-        total = F.cross_entropy(logits.flatten(0, 1).float(), batch["tgt_out"].flatten(), ignore_index=PAD,
-                                reduction="sum", label_smoothing=self.cfg.optim.label_smoothing)
+        total = smoothed_cross_entropy(logits.flatten(0, 1), batch["tgt_out"].flatten(),
+                                       self.cfg.optim.label_smoothing, ignore_index=PAD)  # F.cross_entropy's, faster
         return total, (batch["tgt_out"] != PAD).sum()
 
     @torch.no_grad()
