@@ -274,8 +274,9 @@ SHARED = {
     "device": (("--device",), dict(default="auto", help="auto (cuda when available), cpu, cuda or cuda:N")),
     "model": (("--model",), dict(required=True, help="a run folder of rot90 train (or its export/)")),
     "beam": (("--beam",), dict(type=int, default=5, help="beam size (1: greedy)")),
-    "precision": (("--precision",), dict(default="fp32", choices=["fp32", "bf16", "fp16"],
-                                         help="decode under autocast in bf16 or fp16 (fp16: a GPU)")),
+    "precision": (("--precision",), dict(default="fp32", choices=["fp32", "bf16", "fp16", "auto"],
+                                         help="decode under autocast in bf16 or fp16 (fp16: a GPU); auto: bf16 "
+                                              "where the device multiplies it natively, else fp32")),
     "alpha": (("--alpha",), dict(type=float, default=None, help="GNMT length penalty (default: the one chosen on "
                                 "the dev split at the end of training; 0.6 for a model without one)")),
 }

@@ -117,6 +117,7 @@ class TrainConfig:
     time_budget: float = 0.0  # seconds of training (evaluation excluded), summed over sessions, then stop; 0: none
     max_nonfinite: int = 5  # consecutive skipped steps (non-finite loss or gradient) before aborting
     precision: str = "fp32"  # fp32 | bf16 (autocast, CPU or GPU) | fp16 (autocast + loss scaling, CUDA only)
+    # | auto: bf16 where the device multiplies it natively (a GPU with bf16; a CPU with AMX or AVX512-BF16), else fp32
     device: str = "auto"  # auto (cuda when available) | cpu | cuda | cuda:N
     compile: bool = False  # torch.compile the model
     deterministic: bool = False  # torch.use_deterministic_algorithms
@@ -218,7 +219,7 @@ RANGES = {
     **{f"train.{k}": (lambda v: v >= 0, ">= 0") for k in ("eval_every", "patience", "average_last")},
     "train.choose_alpha": (lambda v: v >= -1, ">= -1 (-1: the whole dev split)"),
     "train.time_budget": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
-    "train.precision": (lambda v: v in ("fp32", "bf16", "fp16"), "fp32, bf16 or fp16"),
+    "train.precision": (lambda v: v in ("fp32", "bf16", "fp16", "auto"), "fp32, bf16, fp16 or auto"),
     "train.select": (lambda v: v in ("loss", "bleu", "chrf"), "loss, bleu or chrf"),
 }
 TASKS = ("copy", "adding", "selective_copy", "lm", "digits", "fashion", "translate", "numbers")

@@ -41,13 +41,25 @@ def resolve_device(name: str | torch.device = "auto", what: str = "device") -> t
     return device
 
 
-PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+PRECISIONS = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16, "auto": None}
+
+
+def fast_bf16(device: torch.device) -> bool:
+    """Whether the device multiplies bf16 matrices natively: a GPU with bfloat16, or a CPU with AMX or AVX512-BF16
+    (on the others bf16 is emulated and slower than fp32). The CPU probes are torch's private ones: missing, no."""
+    if device.type == "cuda":
+        return torch.cuda.is_bf16_supported()
+    probes = [getattr(torch.cpu, name, None) for name in ("_is_amx_tile_supported", "_is_avx512_bf16_supported")]
+    return any(p is not None and p() for p in probes)
 
 
 def autocast_dtype(precision: str, device: torch.device, what: str = "--precision") -> torch.dtype | None:
-    """The autocast dtype of a precision (fp32: None, no autocast), or ArgumentError where the device lacks it."""
+    """The autocast dtype of a precision (fp32: None, no autocast; auto: bf16 where the device has it natively, else
+    fp32), or ArgumentError where the device lacks it."""
     if precision not in PRECISIONS:
-        raise ArgumentError(f"{what}={precision!r}: choose fp32, bf16 or fp16")
+        raise ArgumentError(f"{what}={precision!r}: choose fp32, bf16, fp16 or auto")
+    if precision == "auto":
+        return torch.bfloat16 if fast_bf16(device) else None
     if precision == "fp16" and device.type != "cuda":
         raise ArgumentError(f"{what}=fp16 needs a CUDA device (this run is on {device}): use bf16 or fp32")
     if precision == "bf16" and device.type == "cuda" and not torch.cuda.is_bf16_supported():

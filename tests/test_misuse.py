@@ -44,7 +44,7 @@ TRAIN = [(sets(*TINY, s), m) for s, m in [
     ("data.batch_size=0", "data.batch_size=0: must be >= 1"),
     ("data.epoch_batches=0", "data.epoch_batches=0: must be in [1, 10^7]"),
     ("data.length=0", "data.length=0: must be >= 1"),
-    ("train.precision=fp8", "train.precision='fp8': must be fp32, bf16 or fp16"),
+    ("train.precision=fp8", "train.precision='fp8': must be fp32, bf16, fp16 or auto"),
     ("train.device=tpu", "train.device='tpu': choose auto, cpu, cuda or cuda:N"),
     ("optim.schedule=linear", "optim.schedule='linear': must be constant, cosine, rsqrt, halving or range"),
     ("model.hidden=32", "holds a run of another config"),

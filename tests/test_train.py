@@ -168,7 +168,7 @@ def test_bad_input_gets_one_line_and_exit_2(tmp_path, capsys):
         (["train", str(tmp_path / "missing.toml"), "--out", str(tmp_path / "x")], "missing.toml: no such config file"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.task=dance"], "data.task: unknown task 'dance'"),
         (["train", "--out", str(tmp_path / "x"), "--set", "train.precision=fp8"],
-         "train.precision='fp8': must be fp32, bf16 or fp16"),
+         "train.precision='fp8': must be fp32, bf16, fp16 or auto"),
         (["train", "--out", str(tmp_path / "x"), "--set", "train.steps=-5"], "train.steps=-5: must be >= 1"),
         (["train", "--out", str(tmp_path / "x"), "--set", "train.keep=0"], "train.keep=0: must be >= 1"),
         (["train", "--out", str(tmp_path / "x"), "--set", "data.epoch_batches=0"],
@@ -490,3 +490,15 @@ def test_adamw_takes_the_second_moment_decay_asked_for(tmp_path):
     assert all(tuple(g["betas"]) == (0.9, 0.98) for g in state["optimizer"]["param_groups"])
     with pytest.raises(ConfigError, match="optim.beta2=0.98 has no effect here"):
         load(None, ["optim.name=sgd", "optim.beta2=0.98"])
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_precision_is_bf16_only_where_the_cpu_has_it(tmp_path, monkeypatch, native):
+    from rot90 import devices
+    from rot90.train.trainer import Trainer
+
+    monkeypatch.setattr(devices, "fast_bf16", lambda device: native)
+    lines = []
+    trainer = Trainer(load(None, TINY + ["train.steps=2", "train.precision=auto"]), tmp_path, log=lines.append)
+    assert trainer.amp_dtype == (torch.bfloat16 if native else None)
+    assert f"train.precision=auto: {'bf16' if native else 'fp32'} on this cpu" in lines

@@ -209,6 +209,8 @@ class Trainer:
         self.device = resolve_device(cfg.train.device, "train.device")  # under torchrun: cuda:LOCAL_RANK
         self.amp_dtype = autocast_dtype(cfg.train.precision, self.device, "train.precision")
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        if cfg.train.precision == "auto":  # which one it is on this machine, in the log of the run
+            log(f"train.precision=auto: {'bf16' if self.amp_dtype else 'fp32'} on this {self.device.type}")
         if cfg.data.batch_size % self.world:
             raise ConfigError(f"data.batch_size={cfg.data.batch_size} does not split evenly over {self.world} ranks")
         if cfg.train.deterministic:
