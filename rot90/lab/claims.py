@@ -1,0 +1,163 @@
+"""Section 0 of docs/results.md, derived by code: each claim, the runs it rests on, and the decision rule's verdict.
+
+    python -m rot90.lab.claims            # the table, from docs/experiments/*/results.json
+    python -m rot90.lab.claims --write    # ... written into docs/results.md between its claims markers
+
+A claim is one or more contrasts "run A is ahead of run B" inside one experiment's results.json (what
+`rot90 experiment NAME --seeds N` wrote). Each contrast pairs the two runs' final dev metric seed by seed
+(rot90.lab.stats.paired) and takes the verdict of the decision rule in docs/protocols.md (rot90.lab.stats.verdict:
+held only on 3 pairs or more with the 95 % interval past the margin). A claim is held when every one of its contrasts
+is; the table says how many are otherwise. tests/test_claims.py fails when docs/results.md differs from this.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+from .stats import paired, verdict
+
+ROOT = Path(__file__).resolve().parents[2]
+RESULTS = ROOT / "docs" / "results.md"
+BEGIN, END = "<!-- claims: begin (python -m rot90.lab.claims --write) -->", "<!-- claims: end -->"
+
+
+# What wrote each experiment's results.json.
+COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 experiment rotation --seeds 3",
+            "language-model": "rot90 experiment language-model --seeds 3",
+            "numbers-depth-seeds": "rot90 experiment numbers --seeds 3 --only layers=8,residual=true "
+                                   "layers=8,residual=false",
+            "translation-depth": "rot90 experiment translation-depth --seeds 2"}
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # as results.md states it
+    section: str  # where results.md shows the runs
+    experiment: str  # docs/experiments/EXPERIMENT/results.json, written by COMMANDS[experiment]
+    contrasts: tuple[tuple[str, str], ...]  # (ahead, behind): run names
+    lower: bool = False  # the metric is better low (bits per character, perplexity)
+    scale: float = 1.0  # for the table: 100 turns an accuracy into %
+    unit: str = ""
+
+
+def _grid(ahead: list[str], behind: list[str]) -> tuple[tuple[str, str], ...]:
+    return tuple((a, b) for a in ahead for b in behind)
+
+
+def _carry(k: int, axis: str, rules: tuple[str, ...], high: str, low: str) -> tuple[tuple[str, str], ...]:
+    return tuple((f"k{k},{axis},rule={r},f0={high}", f"k{k},{axis},rule={r},f0={low}") for r in rules)
+
+
+_DEPTH = ("plain", "highway", "lstm", "gru", "minlstm", "mingru")
+_PCT = dict(scale=100.0, unit=" points")
+_BITS = dict(lower=True, unit=" bits/char")
+CLAIMS = (
+    Claim("along depth the carry decides whether a 100-block stack trains: f0 = 0.98 against 0.73", "§12", "carry",
+          _carry(100, "depth", ("highway", "minlstm"), "0.98", "0.73"), **_PCT),
+    Claim("along time at 100 steps the LSTM's carry matters too: f0 = 0.88 against 0.5", "§12", "carry",
+          _carry(100, "time", ("lstm",), "0.88", "0.5"), **_PCT),
+    Claim("along time at 100 steps a carry near 1 helps the minLSTM: f0 = 0.98 against 0.5", "§12", "carry",
+          _carry(100, "time", ("minlstm",), "0.98", "0.5"), **_PCT),
+    Claim("at 784 blocks only carries that start near 1 train: chrono against f0 = 0.88", "§12", "carry",
+          _carry(784, "depth", ("highway", "minlstm"), "chrono", "0.88"), **_PCT),
+    Claim("along time at 784 steps a carry near 1 helps: f0 = 0.98 against 0.5", "§12", "carry",
+          _carry(784, "time", ("lstm", "minlstm"), "0.98", "0.5"), **_PCT),
+    Claim("at 100 blocks, with the rules' own initialisation, only the identity carry (ResNet) trains", "§13",
+          "rotation", _grid(["k100,depth,rule=resnet"], [f"k100,depth,rule={r}" for r in _DEPTH]), **_PCT),
+    Claim("… and at 784 blocks", "§13", "rotation",
+          _grid(["k784,depth,rule=resnet"], [f"k784,depth,rule={r}" for r in _DEPTH]), **_PCT),
+    Claim("at 100 blocks the linear classifier is ahead of the best depth stack (ResNet)", "§13", "rotation",
+          (("k100,linear", "k100,depth,rule=resnet"),), **_PCT),
+    Claim("at 784 blocks the linear classifier is ahead of the best depth stack (ResNet)", "§13", "rotation",
+          (("k784,linear", "k784,depth,rule=resnet"),), **_PCT),
+    Claim("along time (100 pixels) the rules whose gates read the state beat the gate-decoupled ones", "§13",
+          "rotation", _grid([f"k100,time,rule={r}" for r in ("highway", "lstm", "gru")],
+                            [f"k100,time,rule={r}" for r in ("minlstm", "mingru")]), **_PCT),
+    Claim("along time (784 pixels, 200 updates) the gate-decoupled rules beat the LSTM", "§13", "rotation",
+          _grid([f"k784,time,rule={r}" for r in ("minlstm", "mingru")], ["k784,time,rule=lstm"]), **_PCT),
+    Claim("character language model at equal parameters and wall-clock: the GRU is best", "§8", "language-model",
+          _grid(["gru"], ["plain", "lstm", "minlstm", "mingru", "transformer"]), **_BITS),
+    Claim("… and the Transformer last", "§8", "language-model",
+          _grid(["plain", "lstm", "gru", "minlstm", "mingru"], ["transformer"]), **_BITS),
+    Claim("8 LSTM layers need residual connections (numbers in words, best dev BLEU)", "§5", "numbers-depth-seeds",
+          (("layers=8,residual=true", "layers=8,residual=false"),), unit=" BLEU"),
+    Claim("on the real corpus, 4 and 8 LSTM layers need residual connections (dev perplexity, 600 updates)", "§5",
+          "translation-depth", tuple((f"layers={k},residual=true", f"layers={k},residual=false") for k in (4, 8)),
+          lower=True),
+)
+
+
+def seed_values(row: dict) -> dict[int, float]:
+    """A results.json row's final dev metric by seed: per_seed lists the seeds that finished, in order."""
+    first = int(row.get("seed", 0))
+    values = row.get("per_seed") or []
+    gone = set(row.get("diverged_seeds", []))
+    seeds = [s for s in range(first, first + len(values) + len(gone)) if s not in gone]
+    return dict(zip(seeds, values))
+
+
+def _rows(experiment: str, root: Path) -> dict[str, dict]:
+    data = json.loads((root / "docs" / "experiments" / experiment / "results.json").read_text())
+    return {r["run"]: {**r, "seed": data.get("seed", 0)} for rows in data["groups"].values() for r in rows}
+
+
+def judge(claim: Claim, root: Path = ROOT) -> dict:
+    """Each contrast's paired difference (ahead - behind, or behind - ahead for a metric better low) and verdict."""
+    rows, out = _rows(claim.experiment, root), []
+    for ahead, behind in claim.contrasts:
+        a, b = seed_values(rows[ahead]), seed_values(rows[behind])
+        seeds = sorted(set(a) & set(b))
+        sign = -1.0 if claim.lower else 1.0
+        d = paired([sign * a[s] for s in seeds], [sign * b[s] for s in seeds])
+        out.append({"ahead": ahead, "behind": behind, "seeds": seeds, **d, "verdict": verdict(d)})
+    return {"claim": claim, "contrasts": out, "verdict": _overall([c["verdict"] for c in out])}
+
+
+def _overall(verdicts: list[str]) -> str:
+    if len(set(verdicts)) == 1:
+        return verdicts[0]
+    counts = {v: verdicts.count(v) for v in dict.fromkeys(verdicts)}
+    return ", ".join(f"{v} {n} of {len(verdicts)}" for v, n in counts.items())
+
+
+def _short(name: str, like: str) -> str:
+    """name without the leading fields it shares with like: "k100,depth,rule=lstm,f0=0.5" -> "f0=0.5"."""
+    a, b = name.split(","), like.split(",")
+    k = next((i for i, (x, y) in enumerate(zip(a, b)) if x != y), min(len(a), len(b)))
+    return ",".join(a[k:]) or name
+
+
+def table(root: Path = ROOT) -> str:
+    lines = ["| claim | command | pairs | the first run's lead over the second (a metric better low: by how much "
+             "lower), mean and paired 95 % interval | verdict |", "|---|---|---|---|---|"]
+    for claim in CLAIMS:
+        j, f = judge(claim, root), lambda v, scale=claim.scale: f"{scale * v:+.2f}"
+        parts = [f"{c['ahead']} − {_short(c['behind'], c['ahead'])}: {f(c['mean'])} ({f(c['low'])} to "
+                 f"{f(c['high'])}){claim.unit}"
+                 + ("" if c["verdict"] == "held" else f" [{c['verdict']}]") for c in j["contrasts"]]
+        pairs = sorted({len(c["seeds"]) for c in j["contrasts"]})
+        lines.append(f"| {claim.text} | `{COMMANDS[claim.experiment]}` ({claim.section}) | "
+                     f"{'/'.join(map(str, pairs))} | {'; '.join(parts)} | {j['verdict']} |")
+    return "\n".join(lines) + "\n"
+
+
+def write(path: Path = RESULTS, root: Path = ROOT) -> bool:
+    """Replace the block between the markers in path with the table; whether it changed."""
+    text = path.read_text(encoding="utf-8")
+    if BEGIN not in text or END not in text:
+        raise ValueError(f"{path}: no claims markers ({BEGIN} ... {END})")
+    head, rest = text.split(BEGIN, 1)
+    new = head + BEGIN + "\n" + table(root) + END + rest.split(END, 1)[1]
+    if new != text:
+        path.write_text(new, encoding="utf-8")
+    return new != text
+
+
+if __name__ == "__main__":
+    if "--write" in sys.argv[1:]:
+        print(f"{RESULTS}: {'rewritten' if write() else 'unchanged'}")
+    else:
+        print(table(), end="")

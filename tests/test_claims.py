@@ -1,0 +1,33 @@
+"""docs/results.md §0's derived table: up to date, and judged by the decision rule from the per-seed results."""
+
+import json
+
+from rot90.lab import claims
+
+
+def test_the_committed_table_is_what_the_results_give():
+    text = claims.RESULTS.read_text(encoding="utf-8")
+    block = text.split(claims.BEGIN, 1)[1].split(claims.END, 1)[0]
+    assert block == "\n" + claims.table(), "docs/results.md is out of date: python -m rot90.lab.claims --write"
+
+
+def test_a_seed_that_diverged_is_left_out_of_the_pairs_not_shifted(tmp_path):
+    rows = [{"run": "a", "per_seed": [0.9, 0.8], "diverged_seeds": [1]},  # seeds 0 and 2
+            {"run": "b", "per_seed": [0.5, 0.1, 0.7]}]
+    folder = tmp_path / "docs" / "experiments" / "x"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"seed": 0, "seeds": 3, "groups": {"g": rows}}))
+    claim = claims.Claim("a beats b", "§1", "x", (("a", "b"),))
+    got = claims.judge(claim, tmp_path)["contrasts"][0]
+    assert got["seeds"] == [0, 2] and got["differences"] == [0.9 - 0.5, 0.8 - 0.7]
+    assert got["verdict"] == "leans"  # two pairs never hold
+
+
+def test_a_metric_better_low_is_judged_the_right_way_round(tmp_path):
+    rows = [{"run": "low", "per_seed": [2.0, 2.1, 2.2]}, {"run": "high", "per_seed": [3.0, 3.05, 3.2]}]
+    folder = tmp_path / "docs" / "experiments" / "x"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps({"seed": 0, "groups": {"g": rows}}))
+    better = claims.judge(claims.Claim("low wins", "§1", "x", (("low", "high"),), lower=True), tmp_path)
+    worse = claims.judge(claims.Claim("high wins", "§1", "x", (("high", "low"),), lower=True), tmp_path)
+    assert better["verdict"] == "held" and worse["verdict"] == "reversed"
