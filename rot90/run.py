@@ -33,7 +33,8 @@ def train(cfg: Config, out: Path, force: bool = False, log=INFO) -> dict:
         state = trainer.run(task)
         if trainer.rank == 0 and cfg.data.task in TRANSLATION_TASKS and cfg.train.choose_alpha:
             try:
-                c = choose_alpha(trainer.folder.export, cfg.train.choose_alpha, device=cfg.train.device)
+                c = choose_alpha(trainer.folder.export, cfg.train.choose_alpha, device=cfg.train.device,
+                                 precision=cfg.train.precision)  # decoded as the run trained
             except DataError as e:
                 log(f"length penalty: {e}; translations use alpha=0.6")
             else:

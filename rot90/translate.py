@@ -252,7 +252,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
 
 @torch.no_grad()
 def choose_alpha(folder: str | Path, sentences: int = -1, grid: tuple[float, ...] = ALPHAS, beam: int = 5,
-                 device: str = "auto") -> dict:
+                 device: str = "auto", precision: str = "fp32") -> dict:
     """The length penalty α of grid whose beam search gives the best BLEU on the dev split (its first `sentences`
     pairs; -1: all of them, as the default, since 300 chose an α that did not carry to the test split on two
     seeds of three; ties: the smaller α), recorded in the export as "decoding"; translate and eval use it unless told
@@ -260,7 +260,7 @@ def choose_alpha(folder: str | Path, sentences: int = -1, grid: tuple[float, ...
     Debian corpus while greedy decoding's were 4 % short (the model gives short endings more probability than the
     search should take from it), and the α that corrects that depends on the model (docs/translation.md)."""
     sacrebleu = need("sacrebleu", "nmt")
-    tr = Translator(folder, device)
+    tr = Translator(folder, device, precision)
     pairs = split_pairs(tr, "dev")
     pairs = pairs if sentences < 0 else pairs[:sentences]
     refs, rows = [t for _, t in pairs], {}
