@@ -46,7 +46,7 @@ TRAIN = [(sets(*TINY, s), m) for s, m in [
     ("data.length=0", "data.length=0: must be >= 1"),
     ("train.precision=fp8", "train.precision='fp8': must be fp32, bf16, fp16 or auto"),
     ("train.device=tpu", "train.device='tpu': choose auto, cpu, cuda or cuda:N"),
-    ("optim.schedule=linear", "optim.schedule='linear': must be constant, cosine, rsqrt, halving or range"),
+    ("optim.schedule=linear", "optim.schedule='linear': must be constant, cosine, rsqrt, halving, range or wsd"),
     ("model.hidden=32", "holds a run of another config"),
     ("trian.steps=3", "unknown key 'trian'"),
     ("train.select=bleu", "train.select=bleu: a translation metric; data.task=copy"),
