@@ -201,6 +201,14 @@ def test_an_export_with_a_flipped_bit_is_refused(finished, tmp_path):
         rot90.load(run)
 
 
+def _interruptible():
+    """In the child: Ctrl-C as a terminal gives it, even when this run inherited it ignored (a job started in the
+    background by a non-interactive shell has SIGINT ignored, and Python then installs no handler)."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
     """SIGINT at 10 moments of a run with data.workers=2 (some during the forks of an epoch's workers): it stops
     within seconds each time and resumes; after a kill -9 the next run is accepted at once."""
@@ -216,7 +224,8 @@ def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
                   "data.workers=2", "train.eval_every=0", "train.checkpoint_every=5", "train.steps=100000")]
     rng = random.Random(0)
     for _ in range(10):
-        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+        p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                             preexec_fn=_interruptible)
         time.sleep(rng.uniform(1.0, 4.0))
         p.send_signal(signal.SIGINT)
         try:
@@ -225,11 +234,13 @@ def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
             p.kill()
             raise AssertionError("Ctrl-C did not stop the run within 15 s") from None
         assert code in (130, 0, 2, -signal.SIGINT), p.stderr.read().decode()[-500:]  # (-2: before Python's handler)
-    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    p = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                             preexec_fn=_interruptible)
     time.sleep(4.0)
     p.kill()  # kill -9: the workers it forked may outlive it for a moment
     p.wait()
-    again = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
+    again = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env,
+                             preexec_fn=_interruptible)
     time.sleep(4.0)
     assert again.poll() is None, again.stderr.read().decode()[-500:]  # accepted: training, not refused
     again.send_signal(signal.SIGINT)
@@ -237,13 +248,16 @@ def test_ctrl_c_with_workers_stops_the_run_every_time_and_it_resumes(tmp_path):
     assert ckpt.load_newest(tmp_path / "run" / "ckpt") is not None  # and resumable from its checkpoints
 
 
-def test_ctrl_c_stops_at_the_end_of_the_step_with_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch):
+def test_ctrl_c_stops_at_the_end_of_the_step_with_a_checkpoint_and_resumes_exactly(tmp_path, monkeypatch, request):
     """Ctrl-C during step 7 (checkpoints every 5): the run stops after step 7 with a checkpoint of step 7, and the
     resumed run's losses are those of a run never stopped."""
     import json
     import signal
 
     from rot90.train.trainer import Trainer
+
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)  # as a terminal gives it (_interruptible)
+    request.addfinalizer(lambda: signal.signal(signal.SIGINT, previous))
 
     items = [*TINY[:-2], "train.checkpoint_every=5", "train.steps=10", "train.log_every=1"]
     assert main(["train", "--out", str(tmp_path / "straight"), *sets(*items)]) == 0
