@@ -25,9 +25,10 @@ from .translate import choose_alpha
 INFO = logging.getLogger("rot90").info  # where progress goes unless a caller says otherwise
 
 
-def train(cfg: Config, out: Path, force: bool = False, log=INFO) -> dict:
-    """Train cfg's task into the run folder out (resuming it when it holds a checkpoint); the final TrainState."""
-    task = make_task(cfg)  # bad data fails here, before the run folder records anything
+def train(cfg: Config, out: Path, force: bool = False, log=INFO, task=None) -> dict:
+    """Train cfg's task into the run folder out (resuming it when it holds a checkpoint); the final TrainState.
+    task: make_task(cfg), when the caller has made it already (reading a corpus twice costs seconds)."""
+    task = make_task(cfg) if task is None else task  # bad data fails here, before the run folder records anything
     trainer = Trainer(cfg, out, force, log)
     try:
         state = trainer.run(task)

@@ -17,7 +17,7 @@ import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from .stats import paired, verdict
+from .stats import interval, paired, verdict
 
 ROOT = Path(__file__).resolve().parents[2]
 RESULTS = ROOT / "docs" / "results.md"
@@ -134,9 +134,8 @@ def table(root: Path = ROOT) -> str:
     lines = ["| claim | command | pairs | the first run's lead over the second (a metric better low: by how much "
              "lower), mean and paired 95 % interval | verdict |", "|---|---|---|---|---|"]
     for claim in CLAIMS:
-        j, f = judge(claim, root), lambda v, scale=claim.scale: f"{scale * v:+.2f}"
-        parts = [f"{c['ahead']} − {_short(c['behind'], c['ahead'])}: {f(c['mean'])} ({f(c['low'])} to "
-                 f"{f(c['high'])}){claim.unit}"
+        j = judge(claim, root)
+        parts = [f"{c['ahead']} − {_short(c['behind'], c['ahead'])}: {interval(c, claim.scale)}{claim.unit}"
                  + ("" if c["verdict"] == "held" else f" [{c['verdict']}]") for c in j["contrasts"]]
         pairs = sorted({len(c["seeds"]) for c in j["contrasts"]})
         lines.append(f"| {claim.text} | `{COMMANDS[claim.experiment]}` ({claim.section}) | "

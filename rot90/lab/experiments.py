@@ -26,7 +26,7 @@ from ..report import plot_curves, plot_gradients, read_metrics, sci
 from ..runs import RunFolder
 from ..version import __version__
 from .catalogue import CONFIGS, EXPERIMENTS, PROBE, Group, Run
-from .stats import band, paired, spread, verdict
+from .stats import band, interval, paired, spread, verdict
 
 
 def _width_for(task, cfg, target: int) -> int:
@@ -76,7 +76,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     if train:
         progress(f"  {run.name}: training into {folder}")
         try:
-            train_run(cfg, folder, log=lambda m: progress(f"    {m}"))  # as `rot90 train` (translation: alpha)
+            train_run(cfg, folder, log=lambda m: progress(f"    {m}"), task=task)  # as `rot90 train` does
         except Diverged as e:  # a seed that diverges is a result of the experiment, not the end of it
             diverged = str(e)
             progress(f"  {run.name}: diverged ({e})")
@@ -227,7 +227,7 @@ def _paired(group: Group, results: list[dict]) -> list[str]:
         line = f"| {r['run']} | {', '.join(seeds)} |"
         for k in _PAIRED:
             d = paired([r["test_by_seed"][s][k] for s in seeds], [base["test_by_seed"][s][k] for s in seeds])
-            line += f" {d['mean']:+.2f} ({d['low']:+.2f} to {d['high']:+.2f}) | {verdict(d)} |"
+            line += f" {interval(d)} | {verdict(d)} |"
         lines.append(line)
     return [*lines, ""]
 

@@ -3,6 +3,7 @@
     spread([v0, v1, ...]) -> {"n", "mean", "low", "high", "kind"}
     band(spread, ".1f") -> "61.3 (59.0–63.1)"          minmax([v0, v1, ...]) -> the same over min–max
     paired(a, b) -> the differences a_i - b_i of two arms on the same seeds, with a 95 % t-interval
+    interval(paired(a, b)) -> "+1.00 (+0.75 to +1.25)"
     verdict(paired(a, b), margin) -> "held" | "reversed" | "leans" | "leans against" | "inconclusive"
 
 The interval a claim needs: min–max for up to 3 seeds, a 95 % t-interval of the mean beyond; for a
@@ -57,6 +58,11 @@ def paired(a: list[float], b: list[float]) -> dict:
     half = _t95(n - 1) * math.sqrt(sum((v - mean) ** 2 for v in d) / (n - 1)) / math.sqrt(n)
     return {"n": n, "mean": mean, "low": mean - half, "high": mean + half, "kind": "paired 95 % t-interval",
             "differences": d}
+
+
+def interval(d: dict, scale: float = 1.0) -> str:
+    """"+1.00 (+0.75 to +1.25)": a paired difference's mean and interval, signed, each number scaled."""
+    return f"{scale * d['mean']:+.2f} ({scale * d['low']:+.2f} to {scale * d['high']:+.2f})"
 
 
 def verdict(d: dict, margin: float = 0.0) -> str:
