@@ -75,6 +75,23 @@ def cmd_bench(args) -> int:
     return 0
 
 
+def cmd_profile(args) -> int:
+    import json
+    from pathlib import Path
+
+    from .config import load
+    from .files import atomic_write
+    from .lab.steptime import StepConfig, run, table
+
+    cfg = load(args.config, [*(args.set or []), *([f"train.precision={args.precision}"] if args.precision else [])])
+    result = run(cfg, StepConfig(steps=args.steps, warmup=args.warmup, top=args.top), progress=LOG.info)
+    print(table(result))
+    if args.json:
+        atomic_write(Path(args.json), json.dumps(result, indent=1))
+        print(f"wrote {args.json}")
+    return 0
+
+
 def cmd_data_build(args) -> int:
     from pathlib import Path
 
@@ -336,6 +353,16 @@ def build_parser() -> argparse.ArgumentParser:
                    help="leave glibc's allocator as it is (large blocks mmapped anew on every allocation)")
     b.set_defaults(func=cmd_bench)
 
+    pf = sub.add_parser("profile", help="a config's whole training step: time, FLOP/s against the matmul peak, "
+                        "where the time goes")
+    shared(pf, "config", "set")
+    pf.add_argument("--steps", type=int, default=8, help="timed steps, after --warmup (the median is reported)")
+    pf.add_argument("--warmup", type=int, default=2)
+    pf.add_argument("--top", type=int, default=12, help="operators listed")
+    pf.add_argument("--precision", choices=["fp32", "bf16", "fp16", "auto"], help="sets train.precision")
+    pf.add_argument("--json", help="write the results here")
+    pf.set_defaults(func=cmd_profile)
+
     t = sub.add_parser("train", help="train a model from a TOML config; resumes when DIR holds a checkpoint")
     shared(t, "config")
     t.add_argument("--out", required=True, help="the run folder: config, checkpoints, metrics, export")
@@ -445,6 +472,7 @@ EXAMPLES = {
     "experiment": ["rot90 experiment --list", "rot90 experiment rotation --seeds 3 --out runs/experiments"],
     "check": ["rot90 check --full"],
     "bench": ["rot90 bench --lengths 64 256 1024 --only torch.nn.LSTM rot90.LSTM \"rot90.MinLSTM parallel\""],
+    "profile": ["rot90 profile recurrent-nmt --set data.path=data/translation-fr --precision auto"],
     "train": ["rot90 train recurrent-nmt --out runs/fr --set data.path=data/translation-fr",
               "rot90 train copy --out runs/copy --set train.steps=6000   # a second time: resumes"],
     "configs": ["rot90 configs"],

@@ -14,7 +14,6 @@ grows with T), counted once per storage.
 
 from __future__ import annotations
 
-import ctypes
 import json
 import platform
 import statistics
@@ -27,7 +26,7 @@ import torch
 from torch import nn
 
 from .. import compiled
-from ..devices import memory, processor, resolve_device
+from ..devices import memory, processor, resolve_device, tune_allocator
 from ..files import atomic_write
 from ..models.transformer import Block
 from ..nn import LSTM, MinLSTM
@@ -91,24 +90,6 @@ def flops(name: str, B: int, T: int, d: int) -> float:
     return 3 * 2 * B * T * per_token
 
 
-def tune_allocator() -> str:
-    """Keep freed large blocks in glibc's heap instead of returning them to the OS.
-
-    Above 32 MB glibc serves every allocation with a fresh mmap, and each of its pages then
-    faults on first touch; on a virtual machine that costs as much as the arithmetic of an
-    elementwise op. The same setting is MALLOC_MMAP_THRESHOLD_ / MALLOC_TRIM_THRESHOLD_ in
-    the environment. It applies to every contender alike.
-    """
-    if platform.system() != "Linux":
-        return "system default"
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        ok = libc.mallopt(-3, 1 << 30) and libc.mallopt(-1, (1 << 31) - 1)  # M_MMAP_THRESHOLD, M_TRIM_THRESHOLD
-        return "glibc, large blocks reused (mallopt)" if ok else "system default (mallopt refused)"
-    except OSError:
-        return "system default"
-
-
 def sync(device: torch.device):
     if device.type == "cuda":
         torch.cuda.synchronize()
@@ -149,8 +130,8 @@ def pass_memory(model: nn.Module, x: torch.Tensor) -> int:
     return sum(seen.values())
 
 
-def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 5) -> float:
-    a, b = torch.randn(n, n, device=device), torch.randn(n, n, device=device)
+def matmul_gflops(device: torch.device, n: int = 2048, repeats: int = 5, dtype=torch.float32) -> float:
+    a, b = torch.randn(n, n, device=device, dtype=dtype), torch.randn(n, n, device=device, dtype=dtype)
     return 2 * n**3 / statistics.median(time_it(lambda: a @ b, repeats, 1, device)) / 1e9
 
 
