@@ -108,12 +108,12 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
         logits, state = model.step(tokens, state)
-        logits = logits.float()
-        # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses, so
-        # only those get normalised and scored: no (B, K, V) log-probabilities, a log-sum-exp per row instead.
+        # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses. Whole
+        # rows are normalised: log_softmax's fused kernel (in fp32, whatever the logits' precision) is faster
+        # than the log-sum-exp alone, which torch makes of four passes (max, subtract, exp, sum).
         C = min(2 * K, logits.shape[-1])
-        best, best_word = logits.topk(C, dim=-1)  # (B K, C)
-        logp = (best - logits.logsumexp(-1, keepdim=True)).view(B, K, C)
+        best, best_word = torch.log_softmax(logits, -1, dtype=torch.float32).topk(C, dim=-1)  # (B K, C)
+        logp = best.view(B, K, C)
         top_scores, top = (scores[:, :, None] + logp).view(B, K * C).topk(min(2 * K, K * C), dim=1)  # (B, 2K)
         origin, word = top // C, best_word.view(B, K * C).gather(1, top)
         # Candidates among the K best that end here (EOS, or the length limit) are finished.
