@@ -261,17 +261,17 @@ def test_ctrl_c_stops_at_the_end_of_the_step_with_a_checkpoint_and_resumes_exact
 
     items = [*TINY[:-2], "train.checkpoint_every=5", "train.steps=10", "train.log_every=1"]
     assert main(["train", "--out", str(tmp_path / "straight"), *sets(*items)]) == 0
-    step = Trainer._step
+    step = Trainer.step
 
     def interrupted(self, *args):
         if args[-1] == 7:
             os.kill(os.getpid(), signal.SIGINT)  # the handler runs inside this step; the step still completes
         return step(self, *args)
 
-    monkeypatch.setattr(Trainer, "_step", interrupted)
+    monkeypatch.setattr(Trainer, "step", interrupted)
     assert main(["train", "--out", str(tmp_path / "stopped"), *sets(*items)]) == 130
     assert [p.name for p in ckpt.checkpoints(tmp_path / "stopped" / "ckpt")][0] == "step-0000007.pt"
-    monkeypatch.setattr(Trainer, "_step", step)
+    monkeypatch.setattr(Trainer, "step", step)
     assert main(["train", "--out", str(tmp_path / "stopped"), *sets(*items)]) == 0
 
     def losses(run):
