@@ -24,6 +24,7 @@ def test_the_step_is_timed_counted_and_split(small):
     assert len(small["steps_s"]) == 2 and all(s > 0 for s in small["steps_s"]) and small["tokens_per_s"] > 0
     assert small["achieved_gflops"] == pytest.approx(small["flops_per_step"] * 2 / sum(small["steps_s"]) / 1e9)
     assert small["utilisation"] == pytest.approx(small["achieved_gflops"] / small["matmul_peak_gflops"])
+    assert small["flops_per_token"] == pytest.approx(small["flops_per_step"] * 2 / sum(small["tokens"]))
     assert sum(small["groups"].values()) == pytest.approx(small["profiled_s"])
     assert len(small["ops"]) == 5 and small["precision"] == "float32"
     text = table(small)

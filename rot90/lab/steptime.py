@@ -132,7 +132,8 @@ def run(cfg: Config, scfg: StepConfig, progress: Callable[[str], None] = lambda 
         "threads": torch.get_num_threads(), "precision": str(dtype).removeprefix("torch."),
         "step_s": statistics.median(seconds), "steps_s": seconds, "tokens": tokens,
         "tokens_per_s": sum(tokens) / sum(seconds), "batch_make_s": statistics.median(s for _, s in made),
-        "flops_per_step": flops / len(timed), "achieved_gflops": achieved / 1e9, "matmul_peak_gflops": peak / 1e9,
+        "flops_per_step": flops / len(timed), "flops_per_token": flops / sum(tokens),
+        "achieved_gflops": achieved / 1e9, "matmul_peak_gflops": peak / 1e9,
         "utilisation": achieved / peak, "profiled_s": profiled,
         "groups": dict(sorted(groups.items(), key=lambda g: -g[1])),
         "ops": [{"name": n, "self_s": s, "calls": c, "group": group(n)} for n, s, c in ops[: scfg.top]],
@@ -149,7 +150,8 @@ def table(r: dict) -> str:
              f"step: {r['step_s'] * 1e3:.0f} ms median of {len(r['steps_s'])} "
              f"({min(r['steps_s']) * 1e3:.0f}-{max(r['steps_s']) * 1e3:.0f}); {r['tokens_per_s']:.0f} target "
              f"tokens/s; making a batch {r['batch_make_s'] * 1e3:.1f} ms (apart, in workers if data.workers > 0)",
-             f"matmul FLOPs a step {r['flops_per_step'] / 1e9:.1f} G; achieved {r['achieved_gflops']:.1f} GFLOP/s "
+             f"matmul FLOPs a step {r['flops_per_step'] / 1e9:.1f} G ({r['flops_per_token'] / 1e6:.1f} M a target "
+             f"token, forward + backward); achieved {r['achieved_gflops']:.1f} GFLOP/s "
              f"against {r['matmul_peak_gflops']:.0f} GFLOP/s for a large {r['precision']} matmul: "
              f"utilisation {r['utilisation'] * 100:.1f} %", "",
              f"where the time goes (torch.profiler, self time over {len(r['steps_s'])} steps)"]
