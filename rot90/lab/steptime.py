@@ -105,20 +105,19 @@ def run(cfg: Config, scfg: StepConfig, progress: Callable[[str], None] = lambda 
         tokens.append(count)
     progress(f"timed {len(timed)} steps: median {statistics.median(seconds) * 1e3:.0f} ms")
 
-    activities = [torch.profiler.ProfilerActivity.CPU]
-    if trainer.device.type == "cuda":
-        activities.append(torch.profiler.ProfilerActivity.CUDA)
+    cuda = trainer.device.type == "cuda"
+    activities = [torch.profiler.ProfilerActivity.CPU, *([torch.profiler.ProfilerActivity.CUDA] if cuda else [])]
     with torch.profiler.profile(activities=activities) as prof:
         for k, batch in enumerate(timed, scfg.warmup + len(timed) + 1):
             trainer.step(model, model, opt, task, batch, k)
-    cuda = trainer.device.type == "cuda"
     ops = [(e.key, (e.self_device_time_total if cuda else e.self_cpu_time_total) / 1e6, e.count)
            for e in prof.key_averages()]
     ops = sorted((o for o in ops if o[1] > 0), key=lambda o: -o[1])
     profiled = sum(o[1] for o in ops)
     groups: dict[str, float] = {}
     for name, s, _ in ops:
-        groups[group(name)] = groups.get(group(name), 0.0) + s
+        label = group(name)
+        groups[label] = groups.get(label, 0.0) + s
 
     flops = sum(counted_flops(model, task, b) for b in timed)
     dtype = trainer.amp_dtype or torch.float32
