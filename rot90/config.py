@@ -69,7 +69,7 @@ class ModelConfig:
     bidirectional_layers: int = 1  # seq2seq with bidirectional: encoder layers that read both ways, from the bottom
     reverse_source: bool = False  # seq2seq: read the source backwards (Sutskever et al. 2014)
     embed: int = 0  # seq2seq: embedding size; 0 = hidden
-    tie_embeddings: bool = False  # seq2seq: output layer shares the target embedding
+    tie_embeddings: bool = False  # seq2seq (recurrent or Transformer): the output layer shares the target embedding
     residual_from: int = 1  # residual connections from this layer index up
     layer_norm: bool = False  # recurrent seq2seq: LayerNorm over each layer's input (pre-norm, outside the cell)
     arch: str = "rnn"  # translate/numbers: rnn (the rule above) | transformer (pre-LN, hidden = d_model)
@@ -248,8 +248,9 @@ EFFECT = {
                                    "a recurrent seq2seq model with model.bidirectional=true"),
     **{f"model.{k}": (lambda w, c: w["seq2seq"] and w["rnn"], "a recurrent seq2seq model (data.task=translate "
                       "or numbers, model.arch=rnn)")
-       for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "tie_embeddings",
-                 "init_range", "layer_norm")},
+       for k in ("attention", "input_feeding", "bidirectional", "reverse_source", "embed", "init_range",
+                 "layer_norm")},
+    "model.tie_embeddings": (lambda w, c: w["seq2seq"], "seq2seq models (data.task=translate or numbers)"),
     "model.arch": (lambda w, c: not w["depth"], "sequence models, not a depth stack (model.axis=depth)"),
     "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
     **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],

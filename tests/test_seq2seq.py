@@ -180,3 +180,24 @@ def test_layer_norm_reads_each_layer_input_normalised_starts_at_unit_gain_and_ex
     export(m, {}, tmp_path / "normed", None, {"model_args": m.args, "model_class": "RecurrentSeq2Seq"})
     back, _ = load_export(tmp_path / "normed")
     assert torch.equal(back.eval()(src, src_len, tgt_in), m.eval()(src, src_len, tgt_in))
+
+
+@pytest.mark.parametrize("tie", [True, False])
+def test_a_transformer_is_tied_as_its_config_says_and_its_export_loads(tmp_path, tie):
+    """model.tie_embeddings reaches the Transformer (it was always tied while config.json said false); the export,
+    which stores a tied weight once, loads back to the same model either way."""
+    from rot90.config import load
+    from rot90.export import export, load_export
+    from rot90.models.build import seq2seq_model
+
+    cfg = load("transformer", ["model.hidden=16", "model.heads=2", "model.layers=1",
+                               f"model.tie_embeddings={str(tie).lower()}"])
+    torch.manual_seed(0)
+    m = seq2seq_model(cfg.model, 13, 20).eval()
+    assert (m.out.weight is m.tgt_embed.weight) == tie and m.args["tie_embeddings"] == tie
+    export(m, cfg.to_dict(), tmp_path, None, {"model_args": m.args, "model_class": "Transformer"})
+    back, info = load_export(tmp_path)
+    assert info["config"]["model"]["tie_embeddings"] == info["model_args"]["tie_embeddings"] == tie
+    assert (back.out.weight is back.tgt_embed.weight) == tie
+    src, src_len, tgt_in = batch()
+    assert torch.equal(back(src, src_len, tgt_in.clamp(max=10)), m(src, src_len, tgt_in.clamp(max=10)))

@@ -51,7 +51,7 @@ def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:
     """An encoder-decoder over one joint vocabulary: recurrent (any time rule) or a Transformer."""
     if m.arch == "transformer":
         return Transformer(vocab, vocab, d=m.hidden, heads=m.heads, layers=m.layers, ff=4 * m.hidden,
-                           dropout=m.dropout, tie_embeddings=True, max_len=max(2 * max_len + 20, 256))
+                           dropout=m.dropout, tie_embeddings=m.tie_embeddings, max_len=max(2 * max_len + 20, 256))
     model = RecurrentSeq2Seq(vocab, vocab, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
                              attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
                              residual_from=m.residual_from, bidirectional=m.bidirectional,
