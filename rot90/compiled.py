@@ -1,4 +1,5 @@
-"""rot90's compiled CPU pass (csrc/scan.cpp) as torch operators: rot90::scan and rot90::gated.
+"""rot90's compiled CPU passes (csrc/*.cpp): rot90::scan and rot90::gated as torch operators, and beam search's
+top log-probabilities as a plain function.
 
 The C++ is built once with the system compiler and loaded with ctypes; what the rest of
 rot90 calls are two `torch.library.custom_op`s with fake (shape-only) implementations and
@@ -49,7 +50,7 @@ from .files import atomic_write, cache_dir
 from .rules import Rule, get_rule, stream
 
 log = logging.getLogger("rot90")
-SOURCE = Path(__file__).with_name("csrc") / "scan.cpp"
+SOURCES = tuple(Path(__file__).with_name("csrc") / name for name in ("scan.cpp", "topk.cpp"))  # one library
 FLAGS = ["-O3", "-march=native", "-fopenmp", "-fno-math-errno", "-fno-trapping-math", "-shared", "-fPIC", "-std=c++17"]
 DTYPES = {torch.float32: "f32", torch.float64: "f64"}
 GATED = {"minlstm": 3, "mingru": 2}  # rule -> pre-activations per unit in px
@@ -75,9 +76,9 @@ def _library() -> ctypes.CDLL | str:
     cc = os.environ.get("CXX") or shutil.which("g++") or shutil.which("c++")
     if not cc:
         return "no C++ compiler (g++/c++) on PATH"
-    if not SOURCE.exists():
-        return f"{SOURCE} is missing from the installed package"
-    src = SOURCE.read_bytes()
+    if missing := [p for p in SOURCES if not p.exists()]:
+        return f"{missing[0]} is missing from the installed package"
+    src = b"".join(p.read_bytes() for p in SOURCES)
     key = hashlib.sha256(src + " ".join([cc, *FLAGS]).encode() + _cpu_target(cc).encode()).hexdigest()[:16]
     target = cache_dir() / f"scan-{key}.so"
     stamp = target.with_name(target.name + ".sha256")  # the library's digest, written after it
@@ -103,7 +104,7 @@ class _BuildError(Exception):
 
 
 def _compile(cc: str, out: str):
-    r = subprocess.run([cc, *FLAGS, "-o", out, str(SOURCE)], capture_output=True, text=True, timeout=120)
+    r = subprocess.run([cc, *FLAGS, "-o", out, *map(str, SOURCES)], capture_output=True, text=True, timeout=120)
     if r.returncode != 0:
         raise _BuildError(f"{cc} failed: {r.stderr.strip().splitlines()[-1] if r.stderr.strip() else r.returncode}")
 
@@ -330,3 +331,31 @@ def gated_scan(rule: str | Rule, px: Tensor, h0: Tensor, lengths: Tensor | None 
     lengths = None if lengths is None else lengths.to(dtype=torch.int64).contiguous()
     h, h_last = gated(px.to(dtype).contiguous(), h0.to(dtype).contiguous(), lengths, rule.name)
     return h.to(px.dtype), h_last.to(px.dtype)
+
+
+# -- top log-probabilities (csrc/topk.cpp) ------------------------------------------------------------
+
+TOPK_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
+
+
+def top_log_probs(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
+    """Each row's k largest log-probabilities (float32, descending) and their columns: logits (N, V) -> (N, k) and
+    (N, k) int64; the same as torch.log_softmax(logits, -1, dtype=torch.float32).topk(k), in two passes over each
+    row and without the (N, V) float32 copy. Contiguous float32 or bfloat16 on the CPU, 1 <= k <= V."""
+    if logits.device.type != "cpu" or logits.dtype not in TOPK_DTYPES or logits.dim() != 2:
+        raise ArgumentError(f"rot90 top_log_probs: a 2-D float32 or bfloat16 CPU tensor, got {logits.dtype} "
+                            f"{tuple(logits.shape)} on {logits.device}")
+    N, V = logits.shape
+    if not 1 <= k <= V:
+        raise ArgumentError(f"rot90 top_log_probs: k={k} must lie in [1, {V}]")
+    lib = _library()
+    if isinstance(lib, str):
+        raise RuntimeError(f"rot90: the compiled kernels are unavailable ({lib})")
+    logits = logits.contiguous()
+    values, indices = logits.new_empty(N, k, dtype=torch.float32), logits.new_empty(N, k, dtype=torch.int64)
+    if N:
+        getattr(lib, f"top_log_probs_{TOPK_DTYPES[logits.dtype]}")(
+            ctypes.c_void_p(logits.data_ptr()), ctypes.c_int64(N), ctypes.c_int64(V), ctypes.c_int(k),
+            ctypes.c_void_p(values.data_ptr()), ctypes.c_void_p(indices.data_ptr()),
+            ctypes.c_int(torch.get_num_threads()))
+    return values, indices

@@ -24,7 +24,7 @@ import torch
 
 from .data.io import DataError, corpus_files, corpus_split
 from .data.tokenize import SentencePiece, check_hash
-from .devices import autocast_dtype, resolve_device
+from .devices import autocast_dtype, resolve_device, tune_allocator
 from .errors import ArgumentError
 from .export import load_export, record
 from .extras import need
@@ -54,6 +54,8 @@ class Translator:
 
     def __init__(self, folder: str | Path, device: str | torch.device = "auto", precision: str = "fp32"):
         self.device = resolve_device(device, "--device")
+        if self.device.type == "cpu":  # each step's (rows, V) logits reuse freed blocks, not fresh pages
+            tune_allocator()
         self.amp = autocast_dtype(precision, self.device)
         self.model, self.info = load_export(folder)
         self.model.to(self.device)

@@ -127,3 +127,57 @@ def test_a_larger_alpha_never_returns_a_shorter_best():
     # stops once it has K finished hypotheses rather than searching on for longer ones.
     assert lengths[:5] == [len(exhaustive(10, a, 1)[0][0]) for a in alphas[:5]]
     assert len(exhaustive(10, 3.0, 1)[0][0]) == 10
+
+
+@pytest.mark.parametrize("beam", [2, 3, 4])
+def test_no_hypothesis_goes_on_past_its_end(beam):
+    """A continuation ending in EOS outside the K best is dropped, not kept alive: with beam 2 the third best
+    candidate of the second step is B EOS, which once went on, here (a model that repeats EOS once it has ended, as
+    trained ones do) to finish as "B EOS" with EOS inside it."""
+    chain = Chain()
+    chain.logits[EOS, EOS] = 0.0
+    src = torch.full((1, 1), 5, dtype=torch.long)
+    for alpha in (0.0, 0.6, 2.0):
+        for seq, score in beam_search(chain, src, torch.ones(1, dtype=torch.long), beam=beam, alpha=alpha,
+                                      max_ratio=0.0, nbest=beam)[0]:
+            assert EOS not in seq and set(seq) <= {A, B}, (seq, alpha)
+            cut = len(seq) == 10  # the length limit
+            assert score == pytest.approx(logprob(tuple(seq), eos=not cut) / length_penalty(len(seq) + 1, alpha),
+                                          rel=TOL)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+@pytest.mark.parametrize("N,V,k", [(0, 8, 3), (1, 1, 1), (7, 5, 5), (3, 64, 10), (5, 65, 10), (163, 8000, 10)])
+def test_compiled_top_log_probs_are_the_reference(dtype, N, V, k):
+    """rot90's two-pass kernel against log_softmax then top-k: the same ids and log-probabilities (where values
+    tie, as bf16's often do, the same values), with -inf entries and a row of -inf among them."""
+    from rot90.models.search import top_log_probs
+
+    g = torch.Generator().manual_seed(N * V + k)
+    x = (torch.randn(N, V, generator=g) * 4).to(dtype)
+    if N >= 3 and V > 1:
+        x[0, ::3] = float("-inf")  # masked words
+        x[2, -1] = 30.0  # one word all but certain: its log-probability near 0
+    want = top_log_probs(x, k, method="reference")
+    got = top_log_probs(x, k, method="compiled")
+    assert got[0].dtype == torch.float32 and got[1].dtype == torch.int64 and got[0].shape == got[1].shape == (N, k)
+    torch.testing.assert_close(got[0], want[0], rtol=1e-5, atol=1e-5)
+    assert torch.equal(x.float().log_softmax(-1).gather(1, got[1]), x.float().log_softmax(-1).gather(1, want[1]))
+    if dtype == torch.float32:
+        assert torch.equal(got[1], want[1])
+    if N:
+        empty = top_log_probs(torch.full((1, V), float("-inf"), dtype=dtype), k, method="compiled")[0]
+        assert torch.isneginf(empty).all()
+
+
+def test_compiled_top_log_probs_refuses_what_it_cannot_read():
+    from rot90.errors import ArgumentError
+    from rot90.models.search import top_log_probs
+
+    for x, k, what in [(torch.zeros(2, 5, dtype=torch.float64), 1, "float32 or bfloat16"),
+                       (torch.zeros(5), 1, "2-D"), (torch.zeros(2, 5), 6, r"k=6 must lie in \[1, 5\]"),
+                       (torch.zeros(2, 5), 0, "k=0")]:
+        with pytest.raises(ArgumentError, match=what):
+            top_log_probs(x, k, method="compiled")
+    x = torch.randn(6, 8)[:, ::2]  # not contiguous: read as a copy, the same answer
+    assert torch.equal(top_log_probs(x, 2, method="compiled")[1], x.topk(2).indices)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from .. import compiled
 from ..tokens import BOS, EOS
 
 
@@ -85,6 +86,17 @@ def sample(model, prompt: list[int], tokens: int, temperature: float = 1.0, top_
     return out
 
 
+def top_log_probs(logits: Tensor, k: int, method: str = "auto") -> tuple[Tensor, Tensor]:
+    """Each row's k largest log-probabilities, in float32 whatever the logits' precision, and their ids: (N, V) ->
+    (N, k), (N, k). "reference": log_softmax's fused kernel then top-k (faster than torch's four-pass log-sum-exp);
+    "compiled": rot90's two passes over each row (csrc/topk.cpp), without the (N, V) float32 copy; "auto": compiled
+    where it runs (the CPU, float32 or bfloat16, a C++ compiler), else the reference."""
+    if method == "compiled" or (method == "auto" and logits.device.type == "cpu"
+                                and logits.dtype in compiled.TOPK_DTYPES and compiled.available()):
+        return compiled.top_log_probs(logits, k)
+    return torch.log_softmax(logits, -1, dtype=torch.float32).topk(k, dim=-1)
+
+
 def length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha
 
@@ -108,23 +120,23 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
         logits, state = model.step(tokens, state)
-        # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses. Whole
-        # rows are normalised: log_softmax's fused kernel (in fp32, whatever the logits' precision) is faster
-        # than the log-sum-exp alone, which torch makes of four passes (max, subtract, exp, sum).
+        # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses.
         C = min(2 * K, logits.shape[-1])
-        best, best_word = torch.log_softmax(logits, -1, dtype=torch.float32).topk(C, dim=-1)  # (B K, C)
+        best, best_word = top_log_probs(logits, C)  # (B K, C)
         logp = best.view(B, K, C)
         top_scores, top = (scores[:, :, None] + logp).view(B, K * C).topk(min(2 * K, K * C), dim=1)  # (B, 2K)
         origin, word = top // C, best_word.view(B, K * C).gather(1, top)
-        # Candidates among the K best that end here (EOS, or the length limit) are finished.
-        ends = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)
+        # Candidates that end here (EOS, or the length limit) cannot go on; those among the K best are finished,
+        # the others dropped. (A sentence's K hypotheses have at most K EOS candidates, so K others go on.)
+        stop = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)  # (B, 2K)
+        ends = stop.clone()
         ends[:, K:] = False
         for b, j in ends.nonzero().tolist():
             seq = history[b, origin[b, j]].tolist() + ([] if word[b, j] == EOS else [int(word[b, j])])
             finished[int(ids[b])].append((seq, top_scores[b, j].item() / length_penalty(len(seq) + 1, alpha)))
         # The K best candidates that do not end go on.
-        order = (ends.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
-        next_scores = top_scores.gather(1, order).masked_fill(ends.gather(1, order), float("-inf"))
+        order = (stop.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
+        next_scores = top_scores.gather(1, order).masked_fill(stop.gather(1, order), float("-inf"))
         next_origin, next_word = origin.gather(1, order), word.gather(1, order)
         counts = torch.tensor([len(finished[i]) for i in ids.tolist()], device=src.device)
         done = (counts >= K) | (t + 1 >= limit_t) | ~torch.isfinite(next_scores).any(1)
