@@ -78,7 +78,11 @@ class ModelConfig:
     init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
     chrono: int = 0  # gated rules: carries with time scales up to this many steps (Tallec & Ollivier 2018); 0: off
     carry: float = 0.0  # gated rules: every unit starts with carry f = carry, input gate 1 - carry; 0: the rule's own
-    init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules
+    init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules;
+    # at depth also scaled (U / sqrt(layers): the layers' writes sum to one's scale) | zero (resnet: blocks start as
+    # the identity)
+    tied: bool = False  # depth: one block's weights for every block, as one cell serves every step along time
+    inject: bool = False  # depth: block k reads pixel k, as step k does along time; the stream starts at zero
 
 
 @dataclass
@@ -194,7 +198,8 @@ RANGES = {
     **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads", "bidirectional_layers")},
     "model.layers": (lambda v: 0 <= v <= 10**4, "in [0, 10^4] (0: a depth stack of no blocks, the linear classifier)"),
     "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
-    "model.init": (lambda v: v in ("default", "orthogonal", "identity"), "default, orthogonal or identity"),
+    "model.init": (lambda v: v in ("default", "orthogonal", "identity", "scaled", "zero"),
+                   "default, orthogonal, identity, scaled or zero"),
     "data.image_size": (lambda v: 0 <= v <= 256, "in [0, 256] (0: native; the images are 8 or 28 pixels a side)"),
     "train.seed": (lambda v: 0 <= v < 2**40, "in [0, 2^40) (each random stream's seed is derived from it)"),
     **{f"model.{k}": (lambda v: v >= 0, ">= 0") for k in ("embed", "residual_from", "chrono")},
@@ -256,6 +261,8 @@ EFFECT = {
     **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],
                       "a recurrent model along time (not seq2seq) or a depth stack")
        for k in ("chrono", "carry", "init")},
+    **{f"model.{k}": (lambda w, c: w["depth"], "a depth stack (data.task=digits or fashion, model.axis=depth)")
+       for k in ("tied", "inject")},
     "data.image_size": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
     "data.length": (lambda w, c: w["memory"] or w["lm"], "the memory tasks and lm"),
     **{f"data.{k}": (lambda w, c: c.data.task in ("copy", "selective_copy"), "copy and selective_copy")
@@ -313,6 +320,13 @@ def validate(cfg: Config) -> Config:
     if cfg.model.init != "default" and cfg.model.rule in RULES and not RULES[cfg.model.rule].reads_state:
         raise ConfigError(f"model.init={cfg.model.init}: {cfg.model.rule} has no stream matrix (its gates read "
                           "only the input)")
+    if cfg.model.init in ("scaled", "zero") and not _where(cfg)["depth"]:
+        raise ConfigError(f"model.init={cfg.model.init}: a depth stack's initialisation (model.axis=depth)")
+    if cfg.model.init == "zero" and cfg.model.rule != "resnet":
+        raise ConfigError(f"model.init=zero starts every block as the identity: the resnet rule's (model.rule is "
+                          f"{cfg.model.rule}; a gated rule starts near it with model.carry)")
+    if (cfg.model.tied or cfg.model.inject) and cfg.model.layers == 0:
+        raise ConfigError("model.tied / model.inject: the linear classifier (model.layers=0) has no blocks")
     if cfg.model.layers == 0 and not _where(cfg)["depth"]:
         raise ConfigError("model.layers=0: only a depth stack (model.axis=depth) can have no blocks")
     if cfg.train.average_last > cfg.train.keep:

@@ -2,7 +2,8 @@
 
     carry_init(layer, f0)      every block starts keeping f0 of its stream and writing 1 - f0
     chrono_init(layer, T)      carries with time scales spread up to T steps (Tallec & Ollivier 2018)
-    stream_init(layer, kind)   U orthogonal (Saxe et al. 2014) or the identity (IRNN, Le et al. 2015)
+    stream_init(layer, kind)   U orthogonal (Saxe et al. 2014) or the identity (IRNN, Le et al. 2015); at depth
+                               U / sqrt(L) (Fixup's scaling, Zhang et al. 2019) or 0 (blocks start as the identity)
 
 The carry is the variable of the rotation: the Highway's transform bias along depth, the LSTM's
 forget bias along time, minLSTM/minGRU's gate bias. Each acts in place on a rot90.Residual (or
@@ -66,15 +67,30 @@ def chrono_init(module, T: int):
 
 def stream_init(module, kind: str):
     """The stream matrices U of every block, in place: "orthogonal" (gain 1: no norm lost or gained per step,
-    Saxe et al. 2014) or "identity" (IRNN, Le et al. 2015), one H x H block per gate; "default" leaves them."""
+    Saxe et al. 2014) or "identity" (IRNN, Le et al. 2015), one H x H block per gate; "default" leaves them.
+    Along depth also "scaled": U / sqrt(L) for L blocks, so that L writes add up to the scale of one (Fixup, Zhang
+    et al. 2019), and "zero" (resnet only): U and the biases 0, so every block starts as the identity."""
     if kind == "default":
         return module
-    if kind not in ("orthogonal", "identity"):
-        raise ValueError(f"unknown stream init {kind!r}: choose default, orthogonal or identity")
+    if kind not in ("orthogonal", "identity", "scaled", "zero"):
+        raise ValueError(f"unknown stream init {kind!r}: choose default, orthogonal, identity, scaled or zero")
     if not module.rule.reads_state:
         raise ValueError(f"stream init {kind}: rule {module.rule.name!r} has no stream matrix U")
+    if kind in ("scaled", "zero") and getattr(module, "axis", "time") != "depth":
+        raise ValueError(f"stream init {kind}: a depth stack's (its L blocks' writes); this is a time layer")
+    if kind == "zero" and module.rule.name != "resnet":
+        raise ValueError(f"stream init zero: only the resnet rule's block is the identity at U = 0 "
+                         f"(rule {module.rule.name!r})")
     for cell in module.cells:
         with torch.no_grad():
+            if kind == "scaled":
+                cell.weight_hh.mul_(module.layers ** -0.5)
+                continue
+            if kind == "zero":
+                for p in (cell.weight_hh, cell.bias_hh, cell.bias_ih):
+                    if p is not None:
+                        p.zero_()
+                continue
             for block in cell.weight_hh.view(module.rule.chunks, module.hidden_size, -1):
                 nn.init.orthogonal_(block) if kind == "orthogonal" else nn.init.eye_(block)
     return module

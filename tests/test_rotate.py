@@ -99,3 +99,57 @@ def test_rotate_an_lstm_with_a_projection():
     for m in (stack, rotate(stack)):
         y, (h, c) = m(x.transpose(0, 1), (hx[0][0], hx[1][0]))
         assert_close([y.transpose(0, 1), h[None], c[None]], [want[0], *want[1]], chain=2 * 5)
+
+
+def _image_model(*overrides):
+    from rot90.config import load
+    from rot90.tasks import make_task
+
+    cfg = load(None, ["data.task=digits", "data.image_size=4", "model.hidden=6", "train.seed=3", *overrides])
+    task = make_task(cfg)
+    torch.manual_seed(cfg.train.seed)
+    return task, task.build_model().double()
+
+
+@pytest.mark.parametrize("rule", ["plain", "resnet", "highway", "lstm", "gru", "minlstm"])
+def test_tied_injected_depth_model_is_the_time_model(rule):
+    """The rotation's 2x2 (rot90 experiment rotation-arms): its tied, injected depth arm is the time arm, weights
+    from the same seed, outputs and gradients; untying or taking the image once makes another model."""
+    task_t, time = _image_model(f"model.rule={rule}", "model.axis=time")
+    task_d, depth = _image_model(f"model.rule={rule}", "model.axis=depth", "model.layers=16", "model.tied=true",
+                                 "model.inject=true")
+    assert [p.shape for p in time.parameters()] == [p.shape for p in depth.parameters()]
+    assert all(torch.equal(a, b) for a, b in zip(time.parameters(), depth.parameters()))
+    x = task_t.x[:5].double()
+    assert torch.equal(x, task_d.x[:5].double())  # (5, 16, 1): both read the image pixel by pixel
+    grads = []
+    for model, logits in ((time, lambda: time(x)[:, -1]), (depth, lambda: depth(x))):
+        model.zero_grad()
+        out = logits()
+        out.square().sum().backward()
+        grads.append((out.detach(), [p.grad.clone() for p in model.parameters()]))
+    assert_close(grads[1][0], grads[0][0], chain=16)
+    assert_close(grads[1][1], grads[0][1], chain=2 * 16)
+    _, untied = _image_model(f"model.rule={rule}", "model.axis=depth", "model.layers=16", "model.inject=true")
+    cell = sum(p.numel() for p in depth.stack.cells[0].parameters())
+    assert (len(untied.stack.cells), len(depth.stack.cells)) == (16, 1)
+    assert sum(p.numel() for p in untied.parameters()) == sum(p.numel() for p in depth.parameters()) + 15 * cell
+
+
+def test_depth_initialisations_and_refusals():
+    from rot90.config import ConfigError
+
+    _, zero = _image_model("model.rule=resnet", "model.axis=depth", "model.layers=5", "model.init=zero")
+    s = torch.randn(3, 6, dtype=torch.float64)
+    assert torch.equal(zero.stack(s)[0][:, -1], s)  # every block starts as the identity
+    _, plain = _image_model("model.rule=resnet", "model.axis=depth", "model.layers=9")
+    _, scaled = _image_model("model.rule=resnet", "model.axis=depth", "model.layers=9", "model.init=scaled")
+    for a, b in zip(plain.stack.cells, scaled.stack.cells):
+        assert torch.allclose(b.weight_hh, a.weight_hh / 3, rtol=1e-6, atol=0)  # scaled in float32
+    for bad, says in ((["model.axis=depth", "model.layers=9", "model.init=zero"], "resnet"),
+                      (["model.axis=time", "model.init=scaled"], "depth stack"),
+                      (["model.axis=time", "model.tied=true"], "no effect"),
+                      (["model.axis=depth", "model.layers=0", "model.inject=true"], "no blocks"),
+                      (["model.axis=depth", "model.layers=15", "model.inject=true"], "16")):
+        with pytest.raises(ConfigError, match=says):
+            _image_model("model.rule=lstm", *bad)

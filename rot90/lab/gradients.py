@@ -72,12 +72,13 @@ def classifier_gradients(model: DepthModel | SequenceModel, x: Tensor, labels: T
     model: a DepthModel (x (B, D), the stream starts at inp(x)) or a one-layer SequenceModel read
     at its last step (x (B, T, D)), as rot90's ImageTask builds them; dropout is not applied.
     """
-    if isinstance(model, DepthModel):
+    if isinstance(model, DepthModel) and not model.inject:
         stack, start = model.stack, model.inp(x)
     elif isinstance(model, SequenceModel) and len(model.layers) == 1:
         stack, start = model.layers[0], model.embed(x)
     else:
-        raise ValueError("classifier_gradients: a DepthModel or a one-layer SequenceModel")
+        raise ValueError("classifier_gradients: a DepthModel whose stream starts as its input, or a one-layer "
+                         "SequenceModel")
     return stream_log_gradients(stack, start, lambda y: F.cross_entropy(model.head(y), labels, reduction="sum"))
 
 

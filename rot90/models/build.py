@@ -40,8 +40,9 @@ def initialise(layer: Residual, m) -> Residual:
 
 def depth_model(m, inputs: int, out: int) -> nn.Module:
     """m.layers blocks of rule m.rule along depth, the input starting the stream: (B, inputs) -> (B, out);
-    0 blocks: the linear classifier (the baseline every depth must beat)."""
-    model = DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs)
+    0 blocks: the linear classifier (the baseline every depth must beat). m.tied shares one block's weights;
+    m.inject gives block k the input x_k of a sequence (B, layers, inputs) instead."""
+    model = DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs, tied=m.tied, inject=m.inject)
     if model.stack is not None:
         initialise(model.stack, m)
     return model

@@ -47,16 +47,29 @@ class DepthModel(nn.Module):
 
     The stream starts as the projected input and each block updates it, as a time layer updates
     its state at each step; a state-reading rule (lstm, gru, highway) reads the stream through U.
+
+    The two ways a depth stack differs from a time layer, each a switch (the rotation's 2x2):
+    tied: one block's weights for all L blocks, as one cell serves every step along time.
+    inject: x is a sequence (B, L, D) and block k reads x_k, as step k reads its input; the stream
+        starts at zero. Tied and injected, this is the time layer computed along depth: built from
+        the same seed it has SequenceModel(rule, H, 1, out, input_dim=D)'s weights and function.
     """
 
-    def __init__(self, rule: str, hidden: int, layers: int, out: int, inputs: int):
+    def __init__(self, rule: str, hidden: int, layers: int, out: int, inputs: int, tied: bool = False,
+                 inject: bool = False):
         super().__init__()
-        self.args = dict(rule=rule, hidden=hidden, layers=layers, out=out, inputs=inputs)
-        self.inp = nn.Linear(inputs, hidden)
-        self.stack = Residual(rule, hidden, "depth", layers=layers) if layers else None  # 0: a linear classifier
+        if inject and not layers:
+            raise ValueError("DepthModel: an injected stack needs at least one block")
+        self.args = dict(rule=rule, hidden=hidden, layers=layers, out=out, inputs=inputs, tied=tied, inject=inject)
+        self.inject = inject
+        self.inp = nn.Linear(inputs, hidden)  # inject: applied to each x_k, as SequenceModel's embed
+        self.stack = (Residual(rule, hidden, "depth", input_size=hidden if inject else None, layers=layers, tied=tied)
+                      if layers else None)  # 0 blocks: a linear classifier
         self.head = nn.Linear(hidden, out)
 
     def forward(self, x: Tensor) -> Tensor:
+        if self.inject:  # x (B, L, D): block k writes from x_k into a stream that starts at zero
+            return self.head(self.stack(self.inp(x))[0][:, -1])
         s = self.inp(x)  # (B, H): the start of the stream
         if self.stack is not None:
             s = self.stack(s)[0][:, -1]  # the stack gives the stream after each block, (B, L, H)

@@ -6,7 +6,7 @@ import torch
 from torch import Tensor
 from torch.nn import functional as F
 
-from ..config import Config
+from ..config import Config, ConfigError
 from ..models.build import depth_model
 from ..runs import derive_seed
 from .base import Task, _share, on_model
@@ -18,7 +18,8 @@ class ImageTask(Task):
     data.task: digits (scikit-learn's 8x8, 64 pixels) | fashion (Debian's Fashion-MNIST, 28x28, 784);
     data.image_size resizes them (fashion at 10: 100 pixels).
     model.axis: time (pixel by pixel, the class predicted at the last step) | depth (the image as a
-    vector that starts the stream, model.layers blocks of model.rule update it).
+    vector that starts the stream, model.layers blocks of model.rule update it; with model.inject, block
+    k reads pixel k instead, as along time).
     """
 
     def __init__(self, cfg: Config):
@@ -28,14 +29,17 @@ class ImageTask(Task):
         d = digits(seed=cfg.train.seed) if cfg.data.task == "digits" else fashion_mnist()
         if cfg.data.image_size:
             d = resized(d, cfg.data.image_size)
-        view = as_sequence if cfg.model.axis == "time" else as_vectors
+        view = as_sequence if cfg.model.axis == "time" or cfg.model.inject else as_vectors
         self.x, self.y = view(d.train_x), d.train_y
         self.test_x, self.test_y = view(d.test_x), d.test_y
+        if cfg.model.inject and cfg.model.layers != self.x.shape[1]:
+            raise ConfigError(f"model.inject: block k reads pixel k, so model.layers must be the {self.x.shape[1]} "
+                              f"pixels of an image (got {cfg.model.layers})")
 
     def build_model(self):
         m = self.cfg.model
         if m.axis == "depth":
-            return depth_model(m, inputs=self.x.shape[1], out=10)
+            return depth_model(m, inputs=self.x.shape[-1], out=10)
         return self._model(out=10, input_dim=1)
 
     def plan(self, epoch: int) -> list[Tensor]:
