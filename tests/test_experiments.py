@@ -189,6 +189,22 @@ def test_the_rotation_trains_every_rule_on_both_axes_and_fits_decays(tmp_path):
     assert (tmp_path / "rotation" / "group1-rotation.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_the_rotation_arms_pair_each_switch_by_seed(tmp_path):
+    arms = ["blocks=untied,input=once", "blocks=tied,input=once", "blocks=untied,input=every",
+            "blocks=tied,input=every"]
+    only = [f"k100,depth,rule=lstm,{a}" for a in arms] + ["k100,linear", "k1,depth,rule=resnet"]
+    out = run_experiment("rotation-arms", tmp_path, quick=True, seeds=2, only=only, progress=lambda m: None)
+    by = {r["run"]: r for g in out.values() for r in g}
+    assert set(by) == set(only)
+    params = [by[f"k100,depth,rule=lstm,{a}"]["parameters"] for a in arms]
+    # tying keeps one block of 100; a pixel per block reads 1 number, not 100, but untied adds 99 input maps
+    assert params[3] < params[1] < params[0] < params[2]
+    report = (tmp_path / "rotation-arms" / "report.md").read_text()
+    assert report.count("| lstm |") == 2 and "the time layer against the depth stack" in report
+    assert "| k1,depth,rule=resnet |" in report and "2 pairs]" in report  # the control, against k100,linear
+    assert (tmp_path / "rotation-arms" / "group1-arms.png").read_bytes()[:4] == b"\x89PNG"
+
+
 def test_the_carry_sets_how_far_back_the_gradient_reaches_on_both_axes(tmp_path):
     rows = [("depth", "highway"), ("time", "lstm"), ("time", "minlstm")]
     only = [f"k100,{a},rule={r},f0={f}" for a, r in rows for f in ("0.5", "0.98")]

@@ -35,7 +35,7 @@ class Group:
     test: bool = False  # translation: also BLEU/chrF/speed on the test split, beam 5
     curve: str = ""  # the metrics.jsonl key plotted; default dev_METRIC ("loss": the training loss)
     gradients: bool = False  # images: also |d loss / d stream| against distance, at initialisation and trained
-    kind: str = ""  # "rotation" | "carry": the controlled experiments' own tables and figures (rot90.controlled)
+    kind: str = ""  # "rotation" | "carry" | "arms": the controlled experiments' tables and figures (rot90.controlled)
     reach: float = 0.0  # > 0: the table also gives the updates until the dev metric first reaches this value
     baseline: str = ""  # a run's name: every other run is compared with it seed by seed (test BLEU and chrF)
 
@@ -162,6 +162,38 @@ _CARRY_ABOUT = (
 
 
 
+# The rotation disentangled (issue 33): besides its axis a depth stack differs from a time layer in two switches,
+# each a model flag: tied (one block's weights for all K blocks) and inject (block k reads pixel k, the stream
+# starting at zero). Tied and injected, the stack is the time layer itself (tests/test_rotate.py). Every arm has
+# width 64, so that a switch changes the parameter count only as it must; the gated rules start with carry 0.98.
+_ARMS = {"blocks=untied,input=once": (), "blocks=tied,input=once": ("model.tied=true",),
+         "blocks=untied,input=every": ("model.inject=true",),
+         "blocks=tied,input=every": ("model.tied=true", "model.inject=true")}
+_ARM_RULES = {"plain": (), "resnet": (), "highway": ("model.carry=0.98",), "lstm": ("model.carry=0.98",)}
+
+
+def _arm(K: int, name: str, *overrides: str, image: int = 0) -> Run:
+    """A depth stack of K blocks, width 64, on Fashion-MNIST with image**2 pixels (default K), to the rotation's
+    updates at that image size."""
+    pixels = image * image or K
+    steps = _UPDATES["rotation"][pixels]
+    return Run(f"k{K},{name}", "fashion", (*_IMAGE[pixels], *_FULL_TEST, f"train.steps={steps}",
+                                           f"train.eval_every={steps}", "model.axis=depth", f"model.layers={K}",
+                                           "model.hidden=64", *overrides))
+
+
+_ARMS_RUNS = (*(_arm(100, f"depth,rule={rule},{arm}", f"model.rule={rule}", *gate, *switches)
+                for rule, gate in _ARM_RULES.items() for arm, switches in _ARMS.items()),
+              _arm(100, "linear", "model.layers=0"))
+_CONTROL_RUNS = (*(_arm(k, "depth,rule=resnet", "model.rule=resnet", image=10) for k in (1, 4, 16)),
+                 *(_arm(K, f"depth,rule=resnet,init={i}", "model.rule=resnet", f"model.init={i}")
+                   for K in (100, 784) for i in ("scaled", "zero")),
+                 _arm(100, "depth,rule=lstm,f0=0.999", "model.rule=lstm", "model.carry=0.999"),
+                 *(_arm(K, "linear", "model.layers=0") for K in (100, 784)))  # k100,linear: group 1's, read back
+# --quick: digits resized to 10x10 (100 pixels, so that block k still reads pixel k), width 8, 4 updates
+_ARMS_QUICK = (*_IMAGES_QUICK, "model.hidden=8", "train.eval_every=4")
+
+
 def _controlled(kind: str, title: str, about: str, runs) -> tuple[Group, ...]:
     """The groups of `rot90 experiment rotation` or `carry`: one at K = 100, one at K = 784."""
     return tuple(Group(title.format(K=K), about.format(K=K, size="at 10x10" if K == 100 else "at 28x28",
@@ -196,6 +228,26 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "also with chrono initialisation for the 116 steps of a sequence.",
               "accuracy", _grid("copy", (), "copy", rule=["plain", "lstm", "minlstm", "mingru"])
               + (Run("copy,rule=lstm,chrono=116", "copy", ("model.rule=lstm", "model.chrono=116")),), _MEMORY_QUICK),
+    ),
+    "rotation-arms": (
+        Group("The rotation's 2x2 at K = 100: tied or untied blocks, the image once or a pixel at every block",
+              "Fashion-MNIST at 10x10 (100 pixels), 100 blocks of width 64 along depth for plain, resnet, Highway "
+              "and LSTM (the gated rules starting with carry 0.98): each block's own weights or one block's for "
+              "all (blocks=), the image starting the stream or block k reading pixel k into a stream that starts "
+              "at zero (input=). blocks=tied,input=every is the time layer itself, computed along depth (same "
+              "weights, outputs and gradients: tests/test_rotate.py); blocks=untied,input=once is the depth arm "
+              "of rot90 experiment rotation. 1000 updates of 64 images (AdamW 1e-3, clip 1), test accuracy on "
+              "all 10,000 test images of the final weights; 3 seeds, paired by number; the linear classifier "
+              "(0 blocks) is the baseline every stack must beat (docs/protocols.md).",
+              "accuracy", _ARMS_RUNS, _ARMS_QUICK, kind="arms"),
+        Group("Controls: shallow stacks, scaled and zero-initialised ResNets, an LSTM block that starts carrying",
+              "The depth arm of the 2x2 (untied blocks, the image once, width 64): ResNets of 1, 4 and 16 blocks on "
+              "the 10x10 images; ResNets of 100 and 784 blocks whose stream matrices start scaled by 1/sqrt(K) "
+              "(the writes of K blocks add up to one's scale, Fixup's argument) or at zero (every block starts as "
+              "the identity); an LSTM block with carry 0.999 at 100 blocks (f0 ~ 1: the slogan's most direct "
+              "test); the linear classifier at 784 pixels. Updates as in rot90 experiment rotation (1000 at "
+              "10x10, 200 at 28x28).",
+              "accuracy", _CONTROL_RUNS, _ARMS_QUICK, kind="arms"),
     ),
     "depth-vs-time": (
         Group("Fashion-MNIST along depth and along time, equal wall-clock",

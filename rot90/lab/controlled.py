@@ -8,6 +8,8 @@
                diagonal is "the rotation holds"), gradient-by-distance panels with the same axes,
                training losses with bands over seeds
     carry      the phase diagram: accuracy and the gradient K - 1 steps back against f0, per axis
+    arms       the rotation's 2x2 (`rot90 experiment rotation-arms`): per rule, what tying the blocks and
+               giving each block a pixel change, paired by seed, and every stack against the linear classifier
 
 Colours follow each rule's role (rot90.report.rule_style), as in every figure of the project.
 """
@@ -18,7 +20,8 @@ import math
 from pathlib import Path
 
 from ..report import ROLES, pyplot, role, rule_style, save, seed_band
-from .stats import band
+from .claims import seed_values
+from .stats import band, interval, paired, verdict
 
 CHANCE = 0.1  # ten classes
 UNIFORM_LOSS = math.log(10)  # cross-entropy of the uniform prediction
@@ -199,8 +202,87 @@ def carry_figure(results: list[dict], out: Path, title: str, K: int) -> Path:
     return save(fig, out)
 
 
+_ARMS = ("blocks=untied,input=once", "blocks=tied,input=once", "blocks=untied,input=every", "blocks=tied,input=every")
+# (what changes, from arm, to arm): each switch at both settings of the other, and the whole rotation at once
+_EFFECTS = (("tying the blocks (the image once)", 0, 1), ("tying the blocks (a pixel at every block)", 2, 3),
+            ("a pixel at every block (untied)", 0, 2), ("a pixel at every block (tied)", 1, 3),
+            ("the time layer against the depth stack (both switches)", 0, 3))
+
+
+def _difference(a: dict, b: dict) -> str:
+    """a − b in accuracy points on the seeds both have: mean, paired interval, verdict."""
+    va, vb = seed_values(a), seed_values(b)
+    seeds = sorted(set(va) & set(vb))
+    if not seeds:
+        return "no common seed"
+    d = paired([va[s] for s in seeds], [vb[s] for s in seeds])
+    return f"{interval(d, 100.0)} [{verdict(d)}, {len(seeds)} pairs]"
+
+
+def arms_tables(results: list[dict]) -> list[str]:
+    """The 2x2 per rule (when the group has it), then every stack against the linear classifier of its pixels."""
+    by = {r["run"]: r for r in results}
+    lines = []
+    rules = [rule for rule in ROLES if f"k100,depth,rule={rule},{_ARMS[0]}" in by]
+    if rules:
+        lines += ["Test accuracy (%), mean (min–max over seeds), and parameters, per rule and arm "
+                  "(blocks=tied,input=every is the time layer):", "",
+                  "| rule | " + " | ".join(_ARMS) + " |", "|---|" + "---|" * len(_ARMS)]
+        for rule in rules:
+            arms = [by.get(f"k100,depth,rule={rule},{a}") for a in _ARMS]
+            lines.append(f"| {rule} | " + " | ".join(f"{_interval(r)}; {r['parameters']:,}" if r else ""
+                                                     for r in arms) + " |")
+        lines += ["", "What each switch changes, per rule: paired by seed, test accuracy points, mean (95 % "
+                  "t-interval) [verdict, rot90.lab.stats.verdict, margin 0]:", "",
+                  "| rule | " + " | ".join(e[0] for e in _EFFECTS) + " |", "|---|" + "---|" * len(_EFFECTS)]
+        for rule in rules:
+            arms = [by.get(f"k100,depth,rule={rule},{a}") for a in _ARMS]
+            lines.append(f"| {rule} | " + " | ".join(_difference(arms[j], arms[i]) if arms[i] and arms[j] else ""
+                                                     for _, i, j in _EFFECTS) + " |")
+        lines.append("")
+    stacks = [r for r in results if _name(r["run"])["rule"] != "linear"]
+    lines += ["Each stack against the linear classifier on the same pixels (stack − linear, paired by seed, test "
+              "accuracy points) [verdict]:", "", "| run | parameters | test accuracy (%) | − linear |",
+              "|---|---|---|---|"]
+    for r in stacks:
+        pixels = 784 if r["run"].startswith("k784,") else 100
+        linear = by.get(f"k{pixels},linear")
+        lines.append(f"| {r['run']} | {r['parameters']:,} | {_interval(r)} | "
+                     f"{_difference(r, linear) if linear else 'no linear run'} |")
+    return [*lines, ""]
+
+
+def arms_figure(results: list[dict], out: Path, title: str) -> Path:
+    """Every run's test accuracy as a bar (whiskers: min–max over seeds), coloured by rule; the linear
+    classifiers as lines."""
+    plt = pyplot()
+    stacks = [r for r in results if _name(r["run"])["rule"] != "linear"]
+    fig, ax = plt.subplots(figsize=(9, 0.32 * len(stacks) + 1.6))
+    for y, r in enumerate(stacks):
+        s, value = r.get("seeds"), 100 * r["dev"].get("accuracy", math.nan)
+        mean = 100 * s["mean"] if s else value
+        err = [[mean - 100 * s["low"]], [100 * s["high"] - mean]] if s else None
+        ax.barh(y, mean, xerr=err, color=rule_style(_name(r["run"])["rule"])["color"], alpha=0.8, capsize=2)
+    for r, ls in ((r, "--" if r["run"].startswith("k100") else ":") for r in results
+                  if _name(r["run"])["rule"] == "linear"):
+        s = r.get("seeds")
+        ax.axvline(100 * (s["mean"] if s else r["dev"].get("accuracy", math.nan)), color="black", lw=0.9, ls=ls,
+                   label=f"{r['run']}")
+    ax.axvline(100 * CHANCE, color="grey", lw=0.8, label="chance")
+    ax.set_yticks(range(len(stacks)), [r["run"].replace(",depth,", ", ") for r in stacks], fontsize=7)
+    ax.invert_yaxis()
+    ax.set_xlabel("test accuracy (%), mean over seeds, whiskers min–max")
+    ax.grid(True, axis="x", alpha=0.3)
+    ax.legend(fontsize=7, loc="lower right")
+    ax.set_title(title, fontsize=10)
+    return save(fig, out)
+
+
 def sections(group, results: list[dict], folders: dict[str, list[Path]], where: Path, i: int) -> list[str]:
     """The report lines of a rotation or carry group after its main table."""
+    if group.kind == "arms":
+        fig = arms_figure(results, where / f"group{i}-arms.png", group.title)
+        return [*arms_tables(results), f"![the arms]({fig.name})", ""]
     K = int(_name(results[0]["run"])["K"])
     if group.kind == "rotation":
         fig = rotation_figure(results, folders, where / f"group{i}-rotation.png", group.title)
@@ -211,4 +293,4 @@ def sections(group, results: list[dict], folders: dict[str, list[Path]], where: 
     return [*carry_tables(results, K), f"![the phase diagram]({fig.name})", ""]
 
 
-__all__ = ["carry_figure", "rotation_figure", "sections"]
+__all__ = ["arms_figure", "carry_figure", "rotation_figure", "sections"]
