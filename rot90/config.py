@@ -78,6 +78,7 @@ class ModelConfig:
     init_range: float = 0.0  # seq2seq: every weight uniform in [-r, r] (Sutskever et al.: 0.08); 0: modules' own
     chrono: int = 0  # gated rules: carries with time scales up to this many steps (Tallec & Ollivier 2018); 0: off
     carry: float = 0.0  # gated rules: every unit starts with carry f = carry, input gate 1 - carry; 0: the rule's own
+    write: float = 0.0  # resnet: every block writes write * u (f = 1, i = write; rules.get_rule("resnet@C")); 0: i = 1
     init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules;
     # at depth also scaled (U / sqrt(layers): the layers' writes sum to one's scale) | zero (resnet: blocks start as
     # the identity)
@@ -198,6 +199,7 @@ RANGES = {
     **{f"model.{k}": (lambda v: v >= 1, ">= 1") for k in ("hidden", "heads", "bidirectional_layers")},
     "model.layers": (lambda v: 0 <= v <= 10**4, "in [0, 10^4] (0: a depth stack of no blocks, the linear classifier)"),
     "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
+    "model.write": (lambda v: 0 <= v <= 1, "in [0, 1] (0: the rule's own write scale, 1)"),
     "model.init": (lambda v: v in ("default", "orthogonal", "identity", "scaled", "zero"),
                    "default, orthogonal, identity, scaled or zero"),
     "data.image_size": (lambda v: 0 <= v <= 256, "in [0, 256] (0: native; the images are 8 or 28 pixels a side)"),
@@ -260,7 +262,7 @@ EFFECT = {
     "model.axis": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
     **{f"model.{k}": (lambda w, c: (w["rnn"] and not w["seq2seq"]) or w["depth"],
                       "a recurrent model along time (not seq2seq) or a depth stack")
-       for k in ("chrono", "carry", "init")},
+       for k in ("chrono", "carry", "init", "write")},
     **{f"model.{k}": (lambda w, c: w["depth"], "a depth stack (data.task=digits or fashion, model.axis=depth)")
        for k in ("tied", "inject")},
     "data.image_size": (lambda w, c: w["image"], "the image tasks (data.task=digits or fashion)"),
@@ -322,6 +324,9 @@ def validate(cfg: Config) -> Config:
                           "only the input)")
     if cfg.model.init in ("scaled", "zero") and not _where(cfg)["depth"]:
         raise ConfigError(f"model.init={cfg.model.init}: a depth stack's initialisation (model.axis=depth)")
+    if cfg.model.write and cfg.model.rule != "resnet":
+        raise ConfigError(f"model.write={cfg.model.write:g}: the resnet rule's write scale (model.rule is "
+                          f"{cfg.model.rule}; a gated rule's starts at 1 - model.carry)")
     if cfg.model.init == "zero" and cfg.model.rule != "resnet":
         raise ConfigError(f"model.init=zero starts every block as the identity: the resnet rule's (model.rule is "
                           f"{cfg.model.rule}; a gated rule starts near it with model.carry)")

@@ -152,9 +152,26 @@ RULES: dict[str, Rule] = {
 PLAIN_RELU = Rule("plain-relu", 1, True, plain_relu, stream, carries="none", torch_kernel="rnn_relu")
 
 
+# Not a row either: the resnet rule with every write scaled, "resnet@c" (f = 1, i = c). The carry diagram's f = 1
+# column at a gated rule's write scale: a gated rule at carry f0 starts writing 1 - f0, the resnet rule 1, so
+# comparing them alone mixes carry and write scale (model.write).
+def _writing(scale: float) -> Callable:
+    def gates(px, py) -> Gates:
+        return 1.0, scale, torch.tanh(_sum(px, py)), None
+    return gates
+
+
 def get_rule(name: str | Rule) -> Rule:
     if isinstance(name, Rule):
         return name
+    if isinstance(name, str) and name.startswith("resnet@"):
+        try:
+            scale = float(name[len("resnet@"):])
+        except ValueError:
+            scale = -1.0
+        if not 0 < scale <= 1:
+            raise ValueError(f"rule {name!r}: resnet@C writes C * u, with C in (0, 1]")
+        return Rule(name, 1, True, _writing(scale), stream, carries="identity")
     if name not in RULES:
         raise ValueError(f"unknown rule {name!r}: choose one of {', '.join(RULES)}")
     return RULES[name]

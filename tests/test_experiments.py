@@ -208,7 +208,8 @@ def test_the_rotation_arms_pair_each_switch_by_seed(tmp_path):
 def test_the_carry_sets_how_far_back_the_gradient_reaches_on_both_axes(tmp_path):
     rows = [("depth", "highway"), ("time", "lstm"), ("time", "minlstm")]
     only = [f"k100,{a},rule={r},f0={f}" for a, r in rows for f in ("0.5", "0.98")]
-    out = run_experiment("carry", tmp_path, quick=True, only=only + ["k100,depth,rule=resnet,f0=1"],
+    out = run_experiment("carry", tmp_path, quick=True, only=only + ["k100,depth,rule=resnet,f0=1",
+                                                                     "k100,depth,rule=resnet,f0=1,i=0.02"],
                          progress=lambda m: None)
     results = [r for g in out.values() for r in g]
     far = {r["run"]: r["scalars"]["far_initialisation"] for r in results}
@@ -217,6 +218,7 @@ def test_the_carry_sets_how_far_back_the_gradient_reaches_on_both_axes(tmp_path)
     assert far["k100,depth,rule=resnet,f0=1"] > far["k100,depth,rule=highway,f0=0.98"]
     report = (tmp_path / "carry" / "report.md").read_text()
     assert "| highway@depth |" in report and "f0 = chrono" in report
+    assert "| (no gate, i = 0.02)@depth |" in report  # f = 1 at the write scale f0 = 0.98 starts with
     assert (tmp_path / "carry" / "group1-carry.png").read_bytes()[:4] == b"\x89PNG"
 
 

@@ -226,3 +226,33 @@ def test_torchs_fused_kernel_equals_the_integrator(rule, lengths):
         layer(x, state, lengths=torch.tensor([9, 0, 5, 1]))  # an empty sequence: the integrator
         layer.method = "sequential"
         layer(x, state, lengths=lengths)  # the reference never calls it
+
+
+@pytest.mark.parametrize("axis", ["depth", "time"])
+def test_a_resnet_that_writes_less_keeps_the_identity_carry(axis):
+    """resnet@C (model.write): f = 1 as the resnet rule's, every write C * u, on either axis; a config asks for it
+    through model.write and nothing else takes it."""
+    from rot90.config import ConfigError, load
+    from rot90.models.build import depth_model
+
+    torch.manual_seed(0)
+    H, C = 5, 0.02
+    full = Residual("resnet", H, axis, input_size=H, layers=3)
+    less = Residual(f"resnet@{C}", H, axis, input_size=H, layers=3)
+    less.load_state_dict(full.state_dict())
+    x = torch.randn(2, 3, H, dtype=torch.float64)
+    full.double(), less.double()
+    with torch.no_grad():
+        s0 = torch.randn(2, H, dtype=torch.float64)
+        state = s0 if axis == "depth" else None  # along time the state starts at zero
+        first_full, first_less = (m(x, state)[0][:, 0] for m in (full, less))  # the stream after one write
+    start = s0 if axis == "depth" else torch.zeros_like(s0)
+    assert_close(first_less - start, C * (first_full - start), chain=8)  # (a difference of two streams)
+    with pytest.raises(ValueError, match=r"\(0, 1\]"):
+        get_rule("resnet@1.5")
+    m = load(None, ["data.task=digits", "model.axis=depth", "model.layers=2", "model.rule=resnet",
+                    "model.write=0.1"]).model
+    assert depth_model(m, inputs=4, out=3).stack.rule.name == "resnet@0.1"
+    with pytest.raises(ConfigError, match="write scale"):
+        load(None, ["data.task=digits", "model.axis=depth", "model.layers=2", "model.rule=highway",
+                    "model.write=0.1"])

@@ -119,7 +119,8 @@ def _matched(experiment: str, K: int, axis: str, name: str, *overrides: str) -> 
     return Run(f"k{K},{axis},{name}", "fashion",
                (*_IMAGE[K], *_FULL_TEST, f"train.steps={steps}", f"train.eval_every={steps}", f"model.axis={axis}",
                 f"model.layers={K if axis == 'depth' else 1}", *overrides),
-               match=("model.rule=plain", "model.init=default", "model.carry=0", "model.chrono=0", "model.hidden=64"))
+               match=("model.rule=plain", "model.init=default", "model.carry=0", "model.chrono=0", "model.write=0",
+                      "model.hidden=64"))
 
 
 def _rotation(K: int) -> tuple[Run, ...]:
@@ -141,7 +142,11 @@ def _carry(K: int) -> tuple[Run, ...]:
     gated = tuple(_matched("carry", K, a, f"rule={r},f0={f}", f"model.rule={r}",
                            f"model.chrono={K}" if f == "chrono" else f"model.carry={f}")
                   for a, r in _CARRY_RULES for f in _CARRIES)
-    return (*gated, *(_matched("carry", K, a, "rule=resnet,f0=1", "model.rule=resnet") for a in ("depth", "time")))
+    # f = 1 at a gated rule's write scale (issue 33): i = 1 - 0.98, as the f0 = 0.98 column starts, and 1/sqrt(K)
+    written = tuple(_matched("carry", K, a, f"rule=resnet,f0=1,i={i:.3g}", "model.rule=resnet", f"model.write={i:.3g}")
+                    for a in ("depth", "time") for i in (0.02, K ** -0.5))
+    return (*gated, *(_matched("carry", K, a, "rule=resnet,f0=1", "model.rule=resnet") for a in ("depth", "time")),
+            *written)
 
 
 # --quick: digits at 4x4 (16 pixels), width 8, 4 updates; depth stacks keep their K blocks
@@ -157,8 +162,9 @@ _CARRY_ABOUT = (
     "Fashion-MNIST {size}, K = {K} blocks (depth) or steps (time), every unit starting with carry f0 and input gate "
     "1 - f0: Highway's transform bias and minLSTM's gate biases along depth, the LSTM's forget/input biases and "
     "minLSTM's along time; chrono draws f0 = τ/(1+τ), τ ~ U(1, K-1), per unit; f0 = 1 is the resnet rule (no gate) "
-    "on either axis. Widths as in rot90 experiment rotation; {steps} updates; test accuracy on all 10,000 test "
-    "images and |d loss / d stream| K - 1 steps back at initialisation.")
+    "on either axis, writing 1 as it comes and, to separate carry from write scale, 0.02 (what f0 = 0.98 starts "
+    "writing) and 1/sqrt(K) (model.write). Widths as in rot90 experiment rotation; {steps} updates; test "
+    "accuracy on all 10,000 test images and |d loss / d stream| K - 1 steps back at initialisation.")
 
 
 

@@ -76,7 +76,8 @@ def carry_tables(results: list[dict], K: int) -> list[str]:
     rows: dict[str, dict[str, dict]] = {}
     for r in results:
         n = _name(r["run"])
-        rows.setdefault(f"{n['rule']}@{n['axis']}" if n["rule"] != "resnet" else f"(no gate)@{n['axis']}", {})[
+        gate = f"(no gate, i = {n['i']})" if "i" in n else "(no gate)"  # f = 1 at a smaller write scale
+        rows.setdefault(f"{n['rule']}@{n['axis']}" if n["rule"] != "resnet" else f"{gate}@{n['axis']}", {})[
             n["f0"]] = r
     columns = ["0.5", "0.73", "0.88", "0.98", "chrono", "1"]
     head = "| rule @ axis | " + " | ".join(f"f0 = {c}" for c in columns) + " |"
@@ -171,9 +172,9 @@ def carry_figure(results: list[dict], out: Path, title: str, K: int) -> Path:
     lines: dict[tuple[str, str], dict[str, dict]] = {}
     for r in results:
         n = _name(r["run"])
-        lines.setdefault((n["axis"], n["rule"]), {})[n["f0"]] = r
+        lines.setdefault((n["axis"], n["rule"] + (f", i = {n['i']}" if "i" in n else "")), {})[n["f0"]] = r
     for (axis, rule), by in lines.items():
-        if rule == "resnet":
+        if rule.startswith("resnet"):
             continue
         both = {**by, **lines.get((axis, "resnet"), {})}  # f0 = 1: the resnet rule closes every line
         st = rule_style(rule)
@@ -190,6 +191,15 @@ def carry_figure(results: list[dict], out: Path, title: str, K: int) -> Path:
             ax.plot(xs, mid, marker=st["marker"], color=st["color"], ls="-" if axis == "depth" else "--",
                     label=f"{rule} @ {axis}")
             ax.fill_between(xs, lo, hi, color=st["color"], alpha=0.15)
+    for (axis, rule), by in lines.items():  # f = 1 writing less: points beside the f = 1 column, hollow
+        if not rule.startswith("resnet, i = ") or "1" not in by:
+            continue
+        r, shift = by["1"], 0.1 if axis == "depth" else -0.1
+        for ax, key, scale in ((axes[0], None, 100.0), (axes[1], "far_initialisation", 1.0)):
+            s = r.get("scalar_seeds", {}).get(key) if key else r.get("seeds")
+            v = scale * ((r["scalars"][key] if key else r["dev"]["accuracy"]) if s is None else s["mean"])
+            ax.plot(len(columns) - 1 + shift, v, marker="o" if axis == "depth" else "s", mfc="white",
+                    color=rule_style("resnet")["color"], ls="", label=f"{rule} @ {axis}")
     axes[0].axhline(100 * CHANCE, color="black", lw=0.8, ls=":", label="chance")
     axes[0].set_ylabel("test accuracy (%)")
     axes[1].set_ylabel(f"log10 ‖d loss / d stream‖ / B, {K - 1} steps back, at init")

@@ -17,12 +17,17 @@ from .sequence import DepthModel, SequenceModel
 from .transformer import CausalTransformer, Transformer
 
 
+def _rule(m) -> str:
+    """m.rule, or "resnet@C" when m.write = C scales the resnet rule's writes (rot90.rules.get_rule)."""
+    return f"resnet@{m.write:g}" if getattr(m, "write", 0) else m.rule
+
+
 def sequence_model(m, out: int, vocab: int = 0, input_dim: int = 1, max_len: int = 1024) -> nn.Module:
     """A stack along time (any rule) or a causal Transformer: (B, T) tokens or (B, T, input_dim) -> (B, T, out)."""
     if m.arch == "transformer":
         return CausalTransformer(m.hidden, m.heads, m.layers, out, vocab=vocab, input_dim=input_dim,
                                  dropout=m.dropout, max_len=max_len)
-    model = SequenceModel(m.rule, m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
+    model = SequenceModel(_rule(m), m.hidden, m.layers, out, vocab=vocab, input_dim=input_dim,
                           residual=m.residual, dropout=m.dropout)
     for layer in model.layers:
         initialise(layer, m)
@@ -42,7 +47,7 @@ def depth_model(m, inputs: int, out: int) -> nn.Module:
     """m.layers blocks of rule m.rule along depth, the input starting the stream: (B, inputs) -> (B, out);
     0 blocks: the linear classifier (the baseline every depth must beat). m.tied shares one block's weights;
     m.inject gives block k the input x_k of a sequence (B, layers, inputs) instead."""
-    model = DepthModel(m.rule, m.hidden, m.layers, out=out, inputs=inputs, tied=m.tied, inject=m.inject)
+    model = DepthModel(_rule(m), m.hidden, m.layers, out=out, inputs=inputs, tied=m.tied, inject=m.inject)
     if model.stack is not None:
         initialise(model.stack, m)
     return model
