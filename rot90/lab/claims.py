@@ -29,7 +29,8 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "language-model": "rot90 experiment language-model --seeds 3",
             "numbers-depth-seeds": "rot90 experiment numbers --seeds 3 --only layers=8,residual=true "
                                    "layers=8,residual=false",
-            "translation-depth": "rot90 experiment translation-depth --seeds 2"}
+            "translation-depth": "rot90 experiment translation-depth --seeds 2",
+            "rotation-arms": "rot90 experiment rotation-arms --seeds 3"}
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,13 @@ def _carry(k: int, axis: str, rules: tuple[str, ...], high: str, low: str) -> tu
 
 _DEPTH = ("plain", "highway", "lstm", "gru", "minlstm", "mingru")
 _PCT = dict(scale=100.0, unit=" points")
+_CARRYING = ("resnet", "highway", "lstm")  # the 2x2's rules that carry (the gated two at carry 0.98)
+
+
+def _arm(rule: str, blocks: str, inputs: str) -> str:
+    return f"k100,depth,rule={rule},blocks={blocks},input={inputs}"
+
+
 _BITS = dict(lower=True, unit=" bits/char")
 CLAIMS = (
     Claim("along depth the carry decides whether a 100-block stack trains: f0 = 0.98 against 0.73", "§12", "carry",
@@ -73,6 +81,29 @@ CLAIMS = (
           (("k100,linear", "k100,depth,rule=resnet"),), **_PCT),
     Claim("at 784 blocks the linear classifier is ahead of the best depth stack (ResNet)", "§13", "rotation",
           (("k784,linear", "k784,depth,rule=resnet"),), **_PCT),
+    Claim("at 100 blocks a depth stack beats the linear classifier: Highway and LSTM (carry 0.98), untied, a "
+          "pixel at every block", "§13", "rotation-arms",
+          tuple((_arm(r, "untied", "every"), "k100,linear") for r in ("highway", "lstm")), **_PCT),
+    Claim("the time layer is behind its untied depth twin (the image once) for every rule that carries", "§13",
+          "rotation-arms", tuple((_arm(r, "untied", "once"), _arm(r, "tied", "every")) for r in _CARRYING), **_PCT),
+    Claim("… and what costs is one tied block reading a pixel at every step: untied blocks ahead of tied there",
+          "§13", "rotation-arms", tuple((_arm(r, "untied", "every"), _arm(r, "tied", "every")) for r in _CARRYING),
+          **_PCT),
+    Claim("with the image entering once, untied blocks are ahead of tied ones", "§13", "rotation-arms",
+          tuple((_arm(r, "untied", "once"), _arm(r, "tied", "once")) for r in _CARRYING), **_PCT),
+    Claim("the plain rule (no carry) trains at 100 blocks only when a pixel enters at every block", "§13",
+          "rotation-arms", tuple((_arm("plain", b, "every"), _arm("plain", b, "once")) for b in ("untied", "tied")),
+          **_PCT),
+    Claim("one and four ResNet blocks beat the linear classifier on the 10x10 images", "§13", "rotation-arms",
+          (("k1,depth,rule=resnet", "k100,linear"), ("k4,depth,rule=resnet", "k100,linear")), **_PCT),
+    Claim("… while 100 ResNet blocks, however they start (uniform, U/√K, zero), are behind the linear classifier",
+          "§13", "rotation-arms", tuple(("k100,linear", f"k100,depth,rule=resnet{x}") for x in
+                                        (",blocks=untied,input=once", ",init=scaled", ",init=zero")), **_PCT),
+    Claim("an LSTM cell as a depth block that starts carrying (f0 = 0.999) beats the linear classifier at 100 "
+          "blocks", "§13", "rotation-arms", (("k100,depth,rule=lstm,f0=0.999", "k100,linear"),), **_PCT),
+    Claim("at 784 blocks the linear classifier is ahead of a ResNet that starts scaled (U/√K) or as the identity",
+          "§13", "rotation-arms", tuple(("k784,linear", f"k784,depth,rule=resnet,init={i}") for i in
+                                        ("scaled", "zero")), **_PCT),
     Claim("along time (100 pixels) the rules whose gates read the state beat the gate-decoupled ones", "§13",
           "rotation", _grid([f"k100,time,rule={r}" for r in ("highway", "lstm", "gru")],
                             [f"k100,time,rule={r}" for r in ("minlstm", "mingru")]), **_PCT),
