@@ -30,7 +30,8 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "numbers-depth-seeds": "rot90 experiment numbers --seeds 3 --only layers=8,residual=true "
                                    "layers=8,residual=false",
             "translation-depth": "rot90 experiment translation-depth --seeds 2",
-            "rotation-arms": "rot90 experiment rotation-arms --seeds 3"}
+            "rotation-arms": "rot90 experiment rotation-arms --seeds 3",
+            "carry-endpoint": "rot90 experiment carry --seeds 3 --only k100,…,f0=0.98 k100,…,f0=1 k100,…,f0=1,i=…"}
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,21 @@ CLAIMS = (
           _carry(784, "depth", ("highway", "minlstm"), "chrono", "0.88"), **_PCT),
     Claim("along time at 784 steps a carry near 1 helps: f0 = 0.98 against 0.5", "§12", "carry",
           _carry(784, "time", ("lstm", "minlstm"), "0.98", "0.5"), **_PCT),
+    Claim("along time at 100 steps the no-gate rule is the worst only at its full write: f ≡ 1 writing 0.1 is ahead "
+          "of the LSTM and minLSTM at f0 = 0.98", "§12", "carry-endpoint",
+          _grid(["k100,time,rule=resnet,f0=1,i=0.1"], [f"k100,time,rule={r},f0=0.98" for r in ("lstm", "minlstm")]),
+          **_PCT),
+    Claim("… and at the write f0 = 0.98 starts with (0.02), the gated rules at f0 = 0.98 ahead of f ≡ 1", "§12",
+          "carry-endpoint", _grid([f"k100,time,rule={r},f0=0.98" for r in ("lstm", "minlstm")],
+                                  ["k100,time,rule=resnet,f0=1,i=0.02"]), **_PCT),
+    Claim("along depth at 100 blocks, f ≡ 1 at a gated rule's write scale (0.02) is ahead of the gated rules at "
+          "f0 = 0.98", "§12", "carry-endpoint",
+          _grid(["k100,depth,rule=resnet,f0=1,i=0.02"], [f"k100,depth,rule={r},f0=0.98" for r in ("highway",
+                                                                                                   "minlstm")]),
+          **_PCT),
+    Claim("on either axis the no-gate rule does better writing less: i = 0.02 against 1", "§12", "carry-endpoint",
+          tuple((f"k100,{a},rule=resnet,f0=1,i=0.02", f"k100,{a},rule=resnet,f0=1") for a in ("depth", "time")),
+          **_PCT),
     Claim("at 100 blocks, with the rules' own initialisation, only the identity carry (ResNet) trains", "§13",
           "rotation", _grid(["k100,depth,rule=resnet"], [f"k100,depth,rule={r}" for r in _DEPTH]), **_PCT),
     Claim("… and at 784 blocks", "§13", "rotation",
