@@ -78,9 +78,9 @@ def stream_init(module, kind: str):
         raise ValueError(f"stream init {kind}: rule {module.rule.name!r} has no stream matrix U")
     if kind in ("scaled", "zero") and getattr(module, "axis", "time") != "depth":
         raise ValueError(f"stream init {kind}: a depth stack's (its L blocks' writes); this is a time layer")
-    if kind == "zero" and module.rule.name != "resnet":
-        raise ValueError(f"stream init zero: only the resnet rule's block is the identity at U = 0 "
-                         f"(rule {module.rule.name!r})")
+    if kind == "zero" and module.rule.carries != "identity":
+        raise ValueError(f"stream init zero: only an identity carry's block (resnet, resnet@C) is the identity at "
+                         f"U = 0 (rule {module.rule.name!r})")
     for cell in module.cells:
         with torch.no_grad():
             if kind == "scaled":

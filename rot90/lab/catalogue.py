@@ -174,7 +174,6 @@ _CARRY_ABOUT = (
     "accuracy on all 10,000 test images and |d loss / d stream| K - 1 steps back at initialisation.")
 
 
-
 # The rotation disentangled (issue 33): besides its axis a depth stack differs from a time layer in two switches,
 # each a model flag: tied (one block's weights for all K blocks) and inject (block k reads pixel k, the stream
 # starting at zero). Tied and injected, the stack is the time layer itself (tests/test_rotate.py). Every arm has

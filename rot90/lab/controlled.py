@@ -233,20 +233,19 @@ def arms_tables(results: list[dict]) -> list[str]:
     """The 2x2 per rule (when the group has it), then every stack against the linear classifier of its pixels."""
     by = {r["run"]: r for r in results}
     lines = []
-    rules = [rule for rule in ROLES if f"k100,depth,rule={rule},{_ARMS[0]}" in by]
-    if rules:
+    arms_of = {rule: [by.get(f"k100,depth,rule={rule},{a}") for a in _ARMS] for rule in ROLES
+               if f"k100,depth,rule={rule},{_ARMS[0]}" in by}
+    if arms_of:
         lines += ["Test accuracy (%), mean (min–max over seeds), and parameters, per rule and arm "
                   "(blocks=tied,input=every is the time layer):", "",
                   "| rule | " + " | ".join(_ARMS) + " |", "|---|" + "---|" * len(_ARMS)]
-        for rule in rules:
-            arms = [by.get(f"k100,depth,rule={rule},{a}") for a in _ARMS]
+        for rule, arms in arms_of.items():
             lines.append(f"| {rule} | " + " | ".join(f"{_interval(r)}; {r['parameters']:,}" if r else ""
                                                      for r in arms) + " |")
         lines += ["", "What each switch changes, per rule: paired by seed, test accuracy points, mean (95 % "
                   "t-interval) [verdict, rot90.lab.stats.verdict, margin 0]:", "",
                   "| rule | " + " | ".join(e[0] for e in _EFFECTS) + " |", "|---|" + "---|" * len(_EFFECTS)]
-        for rule in rules:
-            arms = [by.get(f"k100,depth,rule={rule},{a}") for a in _ARMS]
+        for rule, arms in arms_of.items():
             lines.append(f"| {rule} | " + " | ".join(_difference(arms[j], arms[i]) if arms[i] and arms[j] else ""
                                                      for _, i, j in _EFFECTS) + " |")
         lines.append("")
