@@ -79,6 +79,8 @@ class ModelConfig:
     chrono: int = 0  # gated rules: carries with time scales up to this many steps (Tallec & Ollivier 2018); 0: off
     carry: float = 0.0  # gated rules: every unit starts with carry f = carry, input gate 1 - carry; 0: the rule's own
     write: float = 0.0  # resnet: every block writes write * u (f = 1, i = write; rules.get_rule("resnet@C")); 0: i = 1
+    gates: str = "state"  # lstm: "input" makes its gates i, f, o read only the input, as minLSTM's do, while the
+    # candidate still reads the state (rules.LSTM_INPUT_GATES): what minLSTM loses by its gates alone
     init: str = "default"  # stream matrices U: default | orthogonal (gain 1) | identity (IRNN); state-reading rules;
     # at depth also scaled (U / sqrt(layers): the layers' writes sum to one's scale) | zero (resnet: blocks start as
     # the identity)
@@ -200,6 +202,7 @@ RANGES = {
     "model.layers": (lambda v: 0 <= v <= 10**4, "in [0, 10^4] (0: a depth stack of no blocks, the linear classifier)"),
     "model.carry": (lambda v: 0 <= v < 1, "in [0, 1) (0: the rule's own; a carry of 1 is model.rule=resnet)"),
     "model.write": (lambda v: 0 <= v <= 1, "in [0, 1] (0: the rule's own write scale, 1)"),
+    "model.gates": (lambda v: v in ("state", "input"), "state or input"),
     "model.init": (lambda v: v in ("default", "orthogonal", "identity", "scaled", "zero"),
                    "default, orthogonal, identity, scaled or zero"),
     "data.image_size": (lambda v: 0 <= v <= 256, "in [0, 256] (0: native; the images are 8 or 28 pixels a side)"),
@@ -327,6 +330,15 @@ def validate(cfg: Config) -> Config:
     if cfg.model.write and cfg.model.rule != "resnet":
         raise ConfigError(f"model.write={cfg.model.write:g}: the resnet rule's write scale (model.rule is "
                           f"{cfg.model.rule}; a gated rule's starts at 1 - model.carry)")
+    if cfg.model.gates != "state" and cfg.model.rule != "lstm":
+        raise ConfigError(f"model.gates={cfg.model.gates}: where the LSTM's gates read from (model.rule is "
+                          f"{cfg.model.rule}; minlstm and mingru read only the input already)")
+    if cfg.model.gates == "input" and (cfg.model.carry or cfg.model.chrono):
+        raise ConfigError("model.gates=input with model.carry / model.chrono: the initial carry is set for the LSTM's "
+                          "own gates only")
+    if cfg.model.gates == "input" and _where(cfg)["depth"] and not cfg.model.inject:
+        raise ConfigError("model.gates=input at depth needs model.inject=true: gates that read only the input need "
+                          "an input at every block")
     if cfg.model.init == "zero" and cfg.model.rule != "resnet":
         raise ConfigError(f"model.init=zero starts every block as the identity: the resnet rule's (model.rule is "
                           f"{cfg.model.rule}; a gated rule starts near it with model.carry)")

@@ -121,6 +121,12 @@ class Rule:
     bias: tuple[float, ...] | None = None  # initial b_ih per chunk; None: zeros
     carries: Literal["none", "identity", "gated"] = "gated"  # what of the stream a step keeps: f = 0, 1, or a gate
     torch_kernel: str | None = None  # torch's fused kernel computing this rule along time (torch._VF.NAME), if any
+    stream_chunks: int = 0  # U's rows per unit when only some chunks read the stream (the last ones); 0: all
+
+    @property
+    def reads(self) -> int:
+        """Pre-activations per unit that U writes, py (..., reads*H); 0 for a rule that does not read the stream."""
+        return (self.stream_chunks or self.chunks) if self.reads_state else 0
 
     @property
     def separate_output(self) -> bool:
@@ -161,6 +167,19 @@ def _writing(scale: float) -> Callable:
     return gates
 
 
+# Not a row either: the LSTM with its gates moved to the input side, "lstm-input-gates". i, f and o read only x, as
+# minLSTM's gates do, while the candidate still reads the state (so it is sequential): what minLSTM loses by its gates
+# alone, apart from its candidate, its missing output gate and its parameter count (model.gates = "input").
+def lstm_input_gates(px, py) -> Gates:
+    """px: (..., 4H) in torch's order i, f, g, o; py: (..., H), the candidate's alone."""
+    i, f, g, o = px.chunk(4, -1)
+    return torch.sigmoid(f), torch.sigmoid(i), torch.tanh(g + py), torch.sigmoid(o)
+
+
+LSTM_INPUT_GATES = Rule("lstm-input-gates", 4, True, lstm_input_gates, squashed, bias=(0.0, 1.0, 0.0, 0.0),
+                        stream_chunks=1)
+
+
 def get_rule(name: str | Rule) -> Rule:
     if isinstance(name, Rule):
         return name
@@ -172,6 +191,8 @@ def get_rule(name: str | Rule) -> Rule:
         if not 0 < scale <= 1:
             raise ValueError(f"rule {name!r}: resnet@C writes C * u, with C in (0, 1]")
         return Rule(name, 1, True, _writing(scale), stream, carries="identity")
+    if name == LSTM_INPUT_GATES.name:
+        return LSTM_INPUT_GATES
     if name not in RULES:
         raise ValueError(f"unknown rule {name!r}: choose one of {', '.join(RULES)}")
     return RULES[name]

@@ -86,6 +86,39 @@ def test_width_for_a_parameter_budget():
         assert width % 8 == 0 and abs(got - 500_000) < 0.1 * 500_000
 
 
+def test_width_for_the_parameters_outside_the_embeddings():
+    """body=True matches what grows with the cell, not the embeddings (which grow with the width too)."""
+    from rot90.config import load
+    from rot90.lab.experiments import _parameters
+    from rot90.tasks import make_task
+
+    lstm = make_task(cfg := load(None, ["data.task=numbers", "model.hidden=64", "model.layers=2"]))
+    target = _parameters(lstm.build_model(), body=True)
+    assert target < _parameters(lstm.build_model())
+    task = make_task(cfg := load(None, ["data.task=numbers", "model.layers=2", "model.rule=minlstm"]))
+    width = _width_for(task, cfg, target, body=True)
+    near = []
+    for w in (width - 8, width, width + 8):
+        cfg.model.hidden = w
+        near.append(abs(_parameters(task.build_model(), body=True) - target))
+    assert width > 64 and near[1] == min(near)
+
+
+def test_a_group_pairs_its_rows_with_the_baseline_on_the_whole_dev_loss(tmp_path):
+    """translation-contrasts: each row against its baseline by seed on test BLEU, chrF and the dev loss (lower is
+    better: baseline − row), each with its verdict."""
+    out = run_experiment("translation-contrasts", tmp_path, quick=True, seeds=2, only=["lstm", "lstm,gates=input"],
+                         progress=lambda m: None)
+    base, row = out["What the minLSTM loses, isolated"]
+    assert set(base["dev_by_seed"]) == set(row["dev_by_seed"]) == {"0", "1"}
+    report = (tmp_path / "translation-contrasts" / "report.md").read_text()
+    assert "| dev loss, baseline − row | verdict |" in report
+    line = next(x for x in report.splitlines() if x.startswith("| lstm,gates=input | 0, 1 |"))
+    d = [base["dev_by_seed"][k]["loss"] - row["dev_by_seed"][k]["loss"] for k in "01"]
+    assert f"{sum(d) / 2:+.3f} (" in line and line.count("leans") + line.count("inconclusive") == 3  # 2 seeds
+    assert "outside the embeddings" in report
+
+
 def test_every_run_has_a_shipped_config_and_a_unique_name():
     from rot90.lab.experiments import CONFIGS
 

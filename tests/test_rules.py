@@ -256,3 +256,50 @@ def test_a_resnet_that_writes_less_keeps_the_identity_carry(axis):
     with pytest.raises(ConfigError, match="write scale"):
         load(None, ["data.task=digits", "model.axis=depth", "model.layers=2", "model.rule=highway",
                     "model.write=0.1"])
+
+
+@pytest.mark.parametrize("with_lengths", [False, True])
+def test_an_lstm_whose_gates_read_only_the_input(with_lengths):
+    """model.gates = input: i, f, o from W x alone, the candidate from W x + U y (U has H rows, not 4H), against a
+    loop written from the equations, on outputs, final states and gradients; sequential and parallel paths agree."""
+    from rot90.config import ConfigError, load
+    from rot90.models.build import seq2seq_model
+
+    torch.manual_seed(0)
+    B, T, D, H = 3, 6, 4, 5
+    layer = Residual("lstm-input-gates", H, "time", input_size=D).double()
+    cell = layer.cells[0]
+    assert cell.weight_hh.shape == (H, H) and cell.weight_ih.shape == (4 * H, D)
+    x = torch.randn(B, T, D, dtype=torch.float64, requires_grad=True)
+    lengths = torch.tensor([6, 3, 1]) if with_lengths else None
+
+    def reference():
+        h, c = x.new_zeros(B, H), x.new_zeros(B, H)
+        ys = []
+        for t in range(T):
+            i, f, g, o = (x[:, t] @ cell.weight_ih.T + cell.bias_ih).chunk(4, -1)
+            g = g + h @ cell.weight_hh.T + cell.bias_hh  # only the candidate reads the state
+            c_new = torch.sigmoid(f) * c + torch.sigmoid(i) * torch.tanh(g)
+            h_new = torch.sigmoid(o) * torch.tanh(c_new)
+            inside = (torch.ones(B, 1, dtype=torch.bool) if lengths is None else (t < lengths)[:, None])
+            h, c = torch.where(inside, h_new, h), torch.where(inside, c_new, c)
+            ys.append(h_new * inside)
+        return torch.stack(ys, 1), (h, c)
+
+    want_y, (want_h, want_c) = reference()
+    want = torch.autograd.grad(want_y.sum() + want_c.sum(), [x, *cell.parameters()])
+    for method in ("parallel", "sequential"):
+        layer.method = method
+        y, (h, c) = layer(x, lengths=lengths)
+        assert_close(y, want_y, chain=T), assert_close(h, want_h, chain=T), assert_close(c, want_c, chain=T)
+        for got, ref in zip(torch.autograd.grad(y.sum() + c.sum(), [x, *cell.parameters()]), want):
+            assert_close(got, ref, chain=2 * T)
+    with pytest.raises(ValueError, match="gates read only the input"):
+        Residual("lstm-input-gates", H, "depth", layers=2)  # a depth block with no input has nothing to gate on
+    model = seq2seq_model(load(None, ["data.task=numbers", "model.gates=input", "model.hidden=8"]).model, 20, 10)
+    assert {m.rule.name for m in model.modules() if isinstance(m, Residual)} == {"lstm-input-gates"}
+    for bad, message in ((["model.rule=minlstm"], "read only the input already"),
+                         (["data.task=copy", "model.carry=0.9"], "initial carry"),
+                         (["data.task=digits", "model.axis=depth", "model.layers=2"], "model.inject")):
+        with pytest.raises(ConfigError, match=message):
+            load(None, ["data.task=numbers", "model.gates=input", *bad])

@@ -22,6 +22,7 @@ class Run:
     params: int = 0  # when set (and not --quick): model.hidden chosen for about this many parameters
     match: tuple[str, ...] = ()  # or: model.hidden chosen for the parameters of the run with these overrides
     match_config: str = ""  # ... of this config with match's overrides alone (another model family); "": this run's
+    body: bool = False  # match the parameters outside the embeddings (which grow with the width too), not all
 
 
 @dataclass(frozen=True)
@@ -38,6 +39,8 @@ class Group:
     kind: str = ""  # "rotation" | "carry" | "arms": the controlled experiments' tables and figures (rot90.controlled)
     reach: float = 0.0  # > 0: the table also gives the updates until the dev metric first reaches this value
     baseline: str = ""  # a run's name: every other run is compared with it seed by seed (test BLEU and chrF)
+    paired_dev: str = ""  # ... and on this dev metric of the last evaluation ("loss": better low); a group whose
+    # train.eval_batches covers the dev split decides on the whole of it (docs/protocols.md)
 
 
 def _grid(config: str, base: tuple[str, ...], prefix: str = "", **axes: list) -> tuple[Run, ...]:
@@ -108,6 +111,18 @@ _FULL_TEST = ("train.time_budget=0", "train.eval_batches=157", "data.batch_size=
 # measured the recipe before them and keeps doing so, so that a rerun repeats its numbers.
 _MEASURED = ("train.precision=fp32", "model.bidirectional_layers=1")
 _LSTM_AS_MEASURED = ("model.rule=lstm", "model.bidirectional_layers=1")  # a Transformer's parameter budget
+
+
+# Issue 33's isolated contrasts on the corpus: the recipe as shipped, 600 updates (a budget in updates, so that runs
+# may share the machine), evaluated every 100 on the whole dev split (1,678 pairs: 53 batches of 32), test BLEU
+# and chrF with beam 5; each row paired with the first by seed, on test scores and on whole-dev loss.
+_ISOLATED = ("train.steps=600", "train.eval_every=100", "train.checkpoint_every=100", "train.eval_batches=53")
+_CELL_ROWS = (("lstm",), ("minlstm", "model.rule=minlstm"),
+              ("lstm,gates=input", "model.gates=input"))
+# Sutskever et al.'s model (4 layers, no attention, one direction) with the recipe that trains it (AdamW 8e-3, a
+# cosine, label smoothing, dropout): the 2014 recipe's SGD learned nothing in 600 s (docs/results.md section 4).
+_MODEL_2014 = ("model.layers=4", "model.attention=none", "model.bidirectional=false",
+               "model.bidirectional_layers=1")
 
 
 def _translation_cells(minutes: int) -> tuple[Run, ...]:
@@ -321,6 +336,31 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "forward or reversed, 1200 s each.",
               "bleu", _grid("sutskever2014", _BUDGET, reverse_source=[True, False]), _MT_QUICK, x="seconds",
               test=True, curve="loss"),
+    ),
+    "translation-contrasts": (
+        Group("What the minLSTM loses, isolated",
+              "configs/recurrent-nmt.toml as shipped with the LSTM, the minLSTM at the LSTM's width (its gates and "
+              "candidate read only the input, it has no output gate, and it has under half the LSTM's parameters "
+              "outside the embeddings), the minLSTM made as large as the LSTM two ways (wider: the width whose "
+              "parameters outside the embeddings are the LSTM's; deeper: 5 layers of 256 with residual "
+              "connections, the nearest count), and an LSTM whose gates i, f, o read only the input while its "
+              "candidate reads the state (model.gates = input: the gates alone). 600 updates of 4096 target "
+              "tokens; dev loss on the whole dev split every 100 updates; each row paired with the LSTM by seed "
+              "(docs/protocols.md).",
+              "loss", tuple(Run(name, "recurrent-nmt", (*_ISOLATED, *overrides)) for name, *overrides in _CELL_ROWS)
+              + (Run("minlstm,wider", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm"), match=("model.rule=lstm",),
+                     body=True),
+                 Run("minlstm,deeper", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm", "model.layers=5",
+                                                         "model.residual=true"))),
+              _MT_QUICK, test=True, baseline="lstm", paired_dev="loss"),
+        Group("The reversal effect on the corpus, with the recipe that trains",
+              "Sutskever et al.'s model (4-layer LSTM encoder and decoder of 256, no attention, the encoder reading "
+              "one way) trained with configs/recurrent-nmt.toml's recipe, reading the source reversed or forward. "
+              "600 updates of 4096 target tokens; dev loss on the whole dev split every 100 updates (the curve); "
+              "test BLEU and chrF with beam 5; reversed paired with forward by seed (docs/protocols.md).",
+              "loss", tuple(Run(f"2014,reverse_source={r}", "recurrent-nmt",
+                                (*_ISOLATED, *_MODEL_2014, f"model.reverse_source={r}")) for r in ("false", "true")),
+              _MT_QUICK, test=True, baseline="2014,reverse_source=false", paired_dev="loss"),
     ),
     "translation-depth": (
         Group("Depth with and without residual connections on the real corpus (Wu et al. 2016)",

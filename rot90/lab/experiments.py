@@ -29,11 +29,16 @@ from .catalogue import CONFIGS, EXPERIMENTS, PROBE, Group, Run
 from .stats import band, interval, paired, spread, verdict
 
 
-def _width_for(task, cfg, target: int) -> int:
-    """The model.hidden (a multiple of 8) whose model has the parameter count nearest target."""
+def _parameters(model, body: bool = False) -> int:
+    """The model's parameters; body: those outside the embeddings (a tied output layer is the target embedding)."""
+    return sum(p.numel() for n, p in model.named_parameters() if not (body and "embed" in n.split(".")[0]))
+
+
+def _width_for(task, cfg, target: int, body: bool = False) -> int:
+    """The model.hidden (a multiple of 8) whose model has the parameter count nearest target (body: _parameters)."""
     def count(units: int) -> int:
         cfg.model.hidden = 8 * units
-        return sum(p.numel() for p in task.build_model().parameters())
+        return _parameters(task.build_model(), body)
 
     lo, hi = 1, 128
     while lo < hi:  # the smallest width with at least target parameters
@@ -69,7 +74,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         ref = make_task(load(CONFIGS / f"{run.match_config}.toml", [*run.match, f"train.seed={seed}", *extra])
                         if run.match_config else
                         load(config, [*run.overrides, *run.match, f"train.seed={seed}", *extra]))
-        _width_for(task, cfg, sum(p.numel() for p in ref.build_model().parameters()))
+        _width_for(task, cfg, _parameters(ref.build_model(), run.body), run.body)
     elif run.params and not quick:
         _width_for(task, cfg, run.params)
     diverged = ""
@@ -85,7 +90,8 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     dev = [r for r in rows if f"dev_{group.metric}" in r]
     result = {"run": run.name, "config": f"configs/{run.config}.toml" if run.config else "",
               "overrides": list(run.overrides),
-              "hidden": cfg.model.hidden, "parameters": sum(p.numel() for p in task.build_model().parameters()),
+              "hidden": cfg.model.hidden, "parameters": _parameters(model := task.build_model()),
+              "body_parameters": _parameters(model, body=True),
               "steps": steps[-1]["step"], "seconds": steps[-1].get("seconds", 0.0),
               "tokens_per_s": steps[-1]["tokens_per_s"], "threads": torch.get_num_threads(),
               "dev": {k[4:]: v for k, v in dev[-1].items() if k.startswith("dev_")} if dev and not diverged else {}}
@@ -183,7 +189,9 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
                      f"{_format(s['high'], group.metric)}, {s['n']} seeds, {s['kind']})")
         if r.get("diverged_seeds"):
             value += f"; seed {', '.join(map(str, r['diverged_seeds']))} diverged"
-        line = (f"| {r['run']} | {r['hidden']} | {r['parameters']:,} | {r['steps']:,} | {r['seconds']:.0f}, "
+        body = r.get("body_parameters", r["parameters"])
+        counts = f"{r['parameters']:,}" + (f" ({body:,} outside the embeddings)" if body != r["parameters"] else "")
+        line = (f"| {r['run']} | {r['hidden']} | {counts} | {r['steps']:,} | {r['seconds']:.0f}, "
                 f"{r.get('threads', '?')} | {value} |"
                 f" {_curve(group, where / r['run'])} |")
         if group.reach:
@@ -209,15 +217,23 @@ _TEST_COLUMNS = (("tokens_per_s", ",.0f"), ("bleu", ".2f"), ("chrf", ".1f"), ("l
 _PAIRED = ("bleu", "chrf")  # the test scores a row is compared with its group's baseline on, seed by seed
 
 
+_LOWER = ("loss", "perplexity", "bits_per_char")  # dev metrics that are better low
+
+
 def _paired(group: Group, results: list[dict]) -> list[str]:
-    """Each row against the group's baseline on the seeds both have: the mean difference of test BLEU and chrF,
-    its paired 95 % t-interval and the verdict of the decision rule (docs/protocols.md; held needs 3 pairs)."""
+    """Each row against the group's baseline on the seeds both have: the mean difference of test BLEU and chrF
+    (and of group.paired_dev's dev metric, signed so that + means the row is better), its paired 95 % t-interval and
+    the verdict of the decision rule (docs/protocols.md; held needs 3 pairs)."""
     base = next((r for r in results if r["run"] == group.baseline), None)
     if base is None or "test_by_seed" not in base:
         return []
+    dev = group.paired_dev
+    lower = dev in _LOWER
+    head = "| run | seeds | test BLEU difference | verdict | test chrF difference | verdict |"
+    if dev:
+        head += f" dev {dev.replace('_', ' ')}, {'baseline − row' if lower else 'row − baseline'} | verdict |"
     lines = [f"Paired with {group.baseline} on the same seeds (row − {group.baseline}; rot90.lab.stats.verdict, "
-             "margin 0):", "", "| run | seeds | test BLEU difference | verdict | test chrF difference | verdict |",
-             "|---|---|---|---|---|---|"]
+             "margin 0):", "", head, "|---|---|" + "---|" * (head.count("|") - 3)]
     for r in results:
         if r is base or "test_by_seed" not in r:
             continue
@@ -228,6 +244,14 @@ def _paired(group: Group, results: list[dict]) -> list[str]:
         for k in _PAIRED:
             d = paired([r["test_by_seed"][s][k] for s in seeds], [base["test_by_seed"][s][k] for s in seeds])
             line += f" {interval(d)} | {verdict(d)} |"
+        if dev:
+            both = sorted(set(r.get("dev_by_seed", {})) & set(base.get("dev_by_seed", {})), key=int)
+            ours, theirs = ([x["dev_by_seed"][s][dev] for s in both] for x in (r, base))
+            if both:
+                d = paired(theirs, ours) if lower else paired(ours, theirs)
+                line += f" {interval(d, 1.0, 3)} | {verdict(d)} |"
+            else:
+                line += " | |"
         lines.append(line)
     return [*lines, ""]
 
@@ -261,6 +285,9 @@ def run_seeds(run: Run, group: Group, folder: Path, seed: int, seeds: int, quick
         reached = [g["reached"] for _, g in finished if g.get("reached") is not None]
         got[0]["reached_seeds"] = spread(reached) if reached else None
         got[0]["unreached_seeds"] = [k for k, g in finished if g.get("reached") is None]
+    if group.paired_dev:  # the dev metric a comparison with the baseline pairs, seed by seed
+        got[0]["dev_by_seed"] = {str(k): g["dev"] for k, g in zip(range(seed, seed + seeds), got)
+                                 if g is not None and group.paired_dev in g.get("dev", {})}
     tested = [g for g in got if g is not None and "test" in g]
     if tested:  # what a comparison with the group's baseline pairs, seed by seed
         got[0]["test_by_seed"] = {str(k): {m: g["test"][m] for m in _PAIRED} for k, g in

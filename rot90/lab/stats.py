@@ -60,9 +60,10 @@ def paired(a: list[float], b: list[float]) -> dict:
             "differences": d}
 
 
-def interval(d: dict, scale: float = 1.0) -> str:
+def interval(d: dict, scale: float = 1.0, digits: int = 2) -> str:
     """"+1.00 (+0.75 to +1.25)": a paired difference's mean and interval, signed, each number scaled."""
-    return f"{scale * d['mean']:+.2f} ({scale * d['low']:+.2f} to {scale * d['high']:+.2f})"
+    f = lambda v: f"{scale * v:+.{digits}f}"  # noqa: E731
+    return f"{f(d['mean'])} ({f(d['low'])} to {f(d['high'])})"
 
 
 def verdict(d: dict, margin: float = 0.0) -> str:

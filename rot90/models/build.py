@@ -18,8 +18,11 @@ from .transformer import CausalTransformer, Transformer
 
 
 def _rule(m) -> str:
-    """m.rule, or "resnet@C" when m.write = C scales the resnet rule's writes (rot90.rules.get_rule)."""
-    return f"resnet@{m.write:g}" if getattr(m, "write", 0) else m.rule
+    """m.rule; or "resnet@C" when m.write = C scales the resnet rule's writes, "lstm-input-gates" when m.gates =
+    "input" moves the LSTM's gates to the input side (rot90.rules.get_rule)."""
+    if getattr(m, "write", 0):
+        return f"resnet@{m.write:g}"
+    return "lstm-input-gates" if getattr(m, "gates", "state") == "input" else m.rule
 
 
 def sequence_model(m, out: int, vocab: int = 0, input_dim: int = 1, max_len: int = 1024) -> nn.Module:
@@ -58,7 +61,7 @@ def seq2seq_model(m, vocab: int, max_len: int) -> nn.Module:
     if m.arch == "transformer":
         return Transformer(vocab, vocab, d=m.hidden, heads=m.heads, layers=m.layers, ff=4 * m.hidden,
                            dropout=m.dropout, tie_embeddings=m.tie_embeddings, max_len=max(2 * max_len + 20, 256))
-    model = RecurrentSeq2Seq(vocab, vocab, rule=m.rule, hidden=m.hidden, layers=m.layers, embed=m.embed,
+    model = RecurrentSeq2Seq(vocab, vocab, rule=_rule(m), hidden=m.hidden, layers=m.layers, embed=m.embed,
                              attention=m.attention, input_feeding=m.input_feeding, residual=m.residual,
                              residual_from=m.residual_from, bidirectional=m.bidirectional,
                              reverse_source=m.reverse_source, dropout=m.dropout, tie_embeddings=m.tie_embeddings,
