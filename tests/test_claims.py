@@ -31,3 +31,21 @@ def test_a_metric_better_low_is_judged_the_right_way_round(tmp_path):
     better = claims.judge(claims.Claim("low wins", "§1", "x", (("low", "high"),), lower=True), tmp_path)
     worse = claims.judge(claims.Claim("high wins", "§1", "x", (("high", "low"),), lower=True), tmp_path)
     assert better["verdict"] == "held" and worse["verdict"] == "reversed"
+
+
+def test_the_peer_comparisons_rows_pair_the_toolkits_on_each_test_metric(tmp_path):
+    """scripts/peer-opennmt's results.json (a row per toolkit and seed) paired by seed on BLEU and on chrF."""
+    rows = [{"toolkit": t, "seed": k, "bleu": b, "chrf": c}
+            for k, (ours, theirs) in enumerate([((14.0, 41.0), (12.0, 40.0)), ((15.0, 42.0), (12.5, 41.5)),
+                                                 ((16.0, 43.0), (13.0, 44.0))])
+            for t, (b, c) in (("ours", ours), ("peer", theirs))]
+    folder = tmp_path / "docs" / "experiments" / "peer"
+    folder.mkdir(parents=True)
+    (folder / "results.json").write_text(json.dumps(rows))
+    got = claims.judge(claims.Claim("ours beats peer", "§3", "peer", (("ours", "peer"),), metrics=("bleu", "chrf")),
+                       tmp_path)
+    bleu, chrf = got["contrasts"]
+    assert (bleu["metric"], chrf["metric"]) == ("bleu", "chrf")
+    assert bleu["differences"] == [2.0, 2.5, 3.0] and bleu["verdict"] == "held"
+    assert chrf["differences"] == [1.0, 0.5, -1.0] and chrf["verdict"] == "leans"
+    assert got["verdict"] == "held 1 of 2, leans 1 of 2"

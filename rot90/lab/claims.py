@@ -4,7 +4,8 @@
     python -m rot90.lab.claims --write    # ... written into docs/results.md between its claims markers
 
 A claim is one or more contrasts "run A is ahead of run B" inside one experiment's results.json (what
-`rot90 experiment NAME --seeds N` wrote). Each contrast pairs the two runs' final dev metric seed by seed
+`rot90 experiment NAME --seeds N` wrote, or scripts/peer-opennmt: one row per toolkit and seed, paired on the
+claim's test metrics). Each contrast pairs the two runs' final dev metric seed by seed
 (rot90.lab.stats.paired) and takes the verdict of the decision rule in docs/protocols.md (rot90.lab.stats.verdict:
 held only on 3 pairs or more with the 95 % interval past the margin). A claim is held when every one of its contrasts
 is; the table says how many are otherwise. tests/test_claims.py fails when docs/results.md differs from this.
@@ -31,7 +32,10 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
                                    "layers=8,residual=false",
             "translation-depth": "rot90 experiment translation-depth --seeds 2",
             "rotation-arms": "rot90 experiment rotation-arms --seeds 3",
-            "carry-endpoint": "rot90 experiment carry --seeds 3 --only k100,…,f0=0.98 k100,…,f0=1 k100,…,f0=1,i=…"}
+            "carry-endpoint": "rot90 experiment carry --seeds 3 --only k100,…,f0=0.98 k100,…,f0=1 k100,…,f0=1,i=…",
+            "peer-opennmt/2026-12-03-three-seeds": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2",
+            "peer-opennmt/2026-12-03-bf16": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
+                                            "--precision auto"}
 
 
 @dataclass(frozen=True)
@@ -43,6 +47,7 @@ class Claim:
     lower: bool = False  # the metric is better low (bits per character, perplexity)
     scale: float = 1.0  # for the table: 100 turns an accuracy into %
     unit: str = ""
+    metrics: tuple[str, ...] = ()  # scripts/peer-opennmt's rows: the test metrics each contrast pairs ("bleu", "chrf")
 
 
 def _grid(ahead: list[str], behind: list[str]) -> tuple[tuple[str, str], ...]:
@@ -125,6 +130,12 @@ CLAIMS = (
                             [f"k100,time,rule={r}" for r in ("minlstm", "mingru")]), **_PCT),
     Claim("along time (784 pixels, 200 updates) the gate-decoupled rules beat the LSTM", "§13", "rotation",
           _grid([f"k784,time,rule={r}" for r in ("minlstm", "mingru")], ["k784,time,rule=lstm"]), **_PCT),
+    Claim("rot90's recurrent recipe translates better than OpenNMT-py's attention LSTM at equal wall-clock (fp32, "
+          "side by side, one thread each)", "§3", "peer-opennmt/2026-12-03-three-seeds",
+          (("rot90 recurrent-nmt", "OpenNMT-py 3.5.1"),), metrics=("bleu", "chrf")),
+    Claim("… with rot90 in bf16 where the CPU has it (AMX), its loss fused and α chosen on the whole dev split",
+          "§3", "peer-opennmt/2026-12-03-bf16", (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),),
+          metrics=("bleu", "chrf")),
     Claim("character language model at equal parameters and wall-clock: the GRU is best", "§8", "language-model",
           _grid(["gru"], ["plain", "lstm", "minlstm", "mingru", "transformer"]), **_BITS),
     Claim("… and the Transformer last", "§8", "language-model",
@@ -146,20 +157,31 @@ def seed_values(row: dict) -> dict[int, float]:
     return dict(zip(seeds, values))
 
 
-def _rows(experiment: str, root: Path) -> dict[str, dict]:
-    data = json.loads((root / "docs" / "experiments" / experiment / "results.json").read_text())
-    return {r["run"]: {**r, "seed": data.get("seed", 0)} for rows in data["groups"].values() for r in rows}
+def _values(claim: Claim, root: Path) -> dict[tuple[str, str], dict[int, float]]:
+    """(run, metric) -> its value by seed; metric "" is an experiment's final dev metric."""
+    data = json.loads((root / "docs" / "experiments" / claim.experiment / "results.json").read_text())
+    if isinstance(data, list):  # scripts/peer-opennmt: a row per toolkit and seed
+        out: dict = {}
+        for r in data:
+            for m in claim.metrics:
+                out.setdefault((r["toolkit"], m), {})[int(r["seed"])] = r[m]
+        return out
+    return {(r["run"], ""): seed_values({**r, "seed": data.get("seed", 0)})
+            for rows in data["groups"].values() for r in rows}
 
 
 def judge(claim: Claim, root: Path = ROOT) -> dict:
-    """Each contrast's paired difference (ahead - behind, or behind - ahead for a metric better low) and verdict."""
-    rows, out = _rows(claim.experiment, root), []
+    """Each contrast's paired difference (ahead - behind, or behind - ahead for a metric better low) and verdict,
+    on each of the claim's metrics."""
+    values, out = _values(claim, root), []
     for ahead, behind in claim.contrasts:
-        a, b = seed_values(rows[ahead]), seed_values(rows[behind])
-        seeds = sorted(set(a) & set(b))
-        sign = -1.0 if claim.lower else 1.0
-        d = paired([sign * a[s] for s in seeds], [sign * b[s] for s in seeds])
-        out.append({"ahead": ahead, "behind": behind, "seeds": seeds, **d, "verdict": verdict(d)})
+        for metric in claim.metrics or ("",):
+            a, b = values[ahead, metric], values[behind, metric]
+            seeds = sorted(set(a) & set(b))
+            sign = -1.0 if claim.lower else 1.0
+            d = paired([sign * a[s] for s in seeds], [sign * b[s] for s in seeds])
+            out.append({"ahead": ahead, "behind": behind, "metric": metric, "seeds": seeds, **d,
+                        "verdict": verdict(d)})
     return {"claim": claim, "contrasts": out, "verdict": _overall([c["verdict"] for c in out])}
 
 
@@ -177,12 +199,16 @@ def _short(name: str, like: str) -> str:
     return ",".join(a[k:]) or name
 
 
+_METRIC = {"bleu": ", test BLEU", "chrf": ", test chrF"}
+
+
 def table(root: Path = ROOT) -> str:
     lines = ["| claim | command | pairs | the first run's lead over the second (a metric better low: by how much "
              "lower), mean and paired 95 % interval | verdict |", "|---|---|---|---|---|"]
     for claim in CLAIMS:
         j = judge(claim, root)
-        parts = [f"{c['ahead']} − {_short(c['behind'], c['ahead'])}: {interval(c, claim.scale)}{claim.unit}"
+        parts = [f"{c['ahead']} − {_short(c['behind'], c['ahead'])}{_METRIC.get(c['metric'], '')}: "
+                 f"{interval(c, claim.scale)}{claim.unit}"
                  + ("" if c["verdict"] == "held" else f" [{c['verdict']}]") for c in j["contrasts"]]
         pairs = sorted({len(c["seeds"]) for c in j["contrasts"]})
         lines.append(f"| {claim.text} | `{COMMANDS[claim.experiment]}` ({claim.section}) | "
