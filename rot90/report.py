@@ -167,7 +167,7 @@ def plot_curves(runs: dict[str, Path | list[Path]], key: str, x: str, out: Path,
         plain = ticker.FuncFormatter(lambda v, _: f"{v:g}")  # 40, not 4 x 10^1
         ax.yaxis.set_major_formatter(plain)  # the 2..9 between decades labelled only where they are few
         ax.yaxis.set_minor_formatter(plain if max(ys) < 100 * min(ys) else ticker.NullFormatter())
-    ax.set_xlabel({"step": "update", "seconds": "training time (s)"}.get(x, x)
+    ax.set_xlabel({"step": "update", "seconds": "training time (s)", "tokens": "target tokens seen"}.get(x, x)
                   + (f" (line: mean of {seeds} seeds, band: min–max)" if seeds > 1 else ""))
     ax.set_ylabel(ylabel)
     ax.set_title(textwrap.fill(title, 70), fontsize=10)

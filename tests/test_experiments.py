@@ -329,3 +329,27 @@ def test_rows_are_paired_with_the_baseline_seed_by_seed():
     assert "| 0, 1 | +2.00" in two and "| leans |" in two and "held" not in two  # 2 pairs never hold
     assert not any(line.startswith("| base |") for line in lines)
     assert _paired(group, rows[1:]) == []  # no baseline among the rows: no table
+
+
+def test_the_duel_counts_flops_per_token_and_plots_against_tokens(tmp_path):
+    """lstm-vs-transformer (issue 33): stage B's nine recipes per arm, the current one first and the draw fixed by
+    its seed; each run reports FLOPs per target token and achieved FLOP/s; the dev curves against tokens too."""
+    from rot90.lab.catalogue import _trials
+
+    for arm, rate in (("lstm", 8e-3), ("transformer", 2e-3)):
+        trials = _trials(arm)
+        assert len(set(trials)) == 9 and trials[0] == (rate, 100, "cosine", 0.999) and trials == _trials(arm)
+    only = ["lstm,width=256,lr=0.008,warmup=100,cosine",
+            "transformer,d=192,layers=2,lr=0.002,warmup=100,cosine,b2=0.999"]
+    out = run_experiment("lstm-vs-transformer", tmp_path, quick=True, only=only, progress=lambda m: None)
+    rows = out["Stage A: each arm's size at its current recipe"]
+    assert sorted(r["run"] for r in rows) == only
+    for r in rows:
+        assert r["flops_per_token"] > 0 and r["matmul_gflops"] > 0
+        assert abs(r["achieved_gflops"] - r["flops_per_token"] * r["tokens_per_s"] / 1e9) < 1e-9
+    where = tmp_path / "lstm-vs-transformer"
+    assert (where / "group1-dev-tokens.png").exists()
+    rows = [json.loads(x) for x in (where / only[0] / "metrics.jsonl").read_text().splitlines()]
+    tokens = [r["tokens"] for r in rows if "loss" in r]
+    assert tokens == sorted(tokens) and tokens[0] > 0 and all("tokens" in r for r in rows)
+    assert "training GFLOPs per target token" in (where / "report.md").read_text()

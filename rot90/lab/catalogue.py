@@ -6,6 +6,8 @@ together (one table, one figure). What is here is data: rot90.experiments trains
 
 from __future__ import annotations
 
+import itertools
+import random
 from dataclasses import dataclass, replace
 
 from ..config import RECIPES
@@ -39,6 +41,7 @@ class Group:
     kind: str = ""  # "rotation" | "carry" | "arms": the controlled experiments' tables and figures (rot90.controlled)
     reach: float = 0.0  # > 0: the table also gives the updates until the dev metric first reaches this value
     baseline: str = ""  # a run's name: every other run is compared with it seed by seed (test BLEU and chrF)
+    flops: bool = False  # translation: FLOPs per target token (counted), achieved FLOP/s, curves against tokens too
     paired_dev: str = ""  # ... and on this dev metric of the last evaluation ("loss": better low); a group whose
     # train.eval_batches covers the dev split decides on the whole of it (docs/protocols.md)
 
@@ -123,6 +126,41 @@ _CELL_ROWS = (("lstm",), ("minlstm", "model.rule=minlstm"),
 # cosine, label smoothing, dropout): the 2014 recipe's SGD learned nothing in 600 s (docs/results.md section 4).
 _MODEL_2014 = ("model.layers=4", "model.attention=none", "model.bidirectional=false",
                "model.bidirectional_layers=1")
+
+
+# Issue 33, deliverable 1: the LSTM against the Transformer at 20 minutes (docs/protocols.md). Every run alone on the
+# machine with 2 threads, bf16 where the CPU has it, 1,200 s of training; every 200 updates the whole dev split
+# (loss, greedy BLEU: not counted in the budget), which decides sizes and recipes; test BLEU/chrF with beam 5.
+_DUEL = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=200", "train.eval_batches=53",
+         "train.checkpoint_every=200", "train.precision=auto")
+_SIZES = {"transformer": tuple(f"d={d},layers={n}" for d in (192, 256, 320) for n in (2, 3)),
+          "lstm": ("width=256", "width=384")}
+_RATE = {"transformer": 2e-3, "lstm": 8e-3}  # each arm's current peak rate; stage B tries 1/2, 1 and 2 times it
+_SHAPES = {"cosine": ("optim.schedule=cosine",), "wsd0.2": ("optim.schedule=wsd", "optim.decay=0.2"),
+           "wsd0.5": ("optim.schedule=wsd", "optim.decay=0.5")}  # cosine to the budget; stable then a linear decay
+
+
+def _recipe_name(arm: str, rate: float, warmup: int, shape: str, beta2: float) -> str:
+    return f"lr={rate:g},warmup={warmup},{shape}" + (f",b2={beta2:g}" if arm == "transformer" else "")
+
+
+def _trials(arm: str) -> tuple[tuple, ...]:
+    """Stage B's 9 recipes of an arm: its current one, then the first 8 others of the grid (peak rate x warm-up x
+    schedule shape, x beta2 for the Transformer, in that order) as random.Random(33).sample orders it."""
+    rate = _RATE[arm]
+    grid = list(itertools.product((rate / 2, rate, 2 * rate), (100, 400), tuple(_SHAPES),
+                                  (0.98, 0.999) if arm == "transformer" else (0.999,)))
+    current = (rate, 100, "cosine", 0.999)
+    return (current, *[r for r in random.Random(33).sample(grid, len(grid)) if r != current][:8])
+
+
+def _duel_run(arm: str, size: str, recipe: tuple) -> Run:
+    rate, warmup, shape, beta2 = recipe
+    sizes = ([f"model.hidden={size[len('width='):]}"] if arm == "lstm" else
+             [f"model.hidden={size.split(',')[0][2:]}", f"model.layers={size.split('layers=')[1]}"])
+    return Run(f"{arm},{size},{_recipe_name(arm, *recipe)}", "recurrent-nmt" if arm == "lstm" else "transformer",
+               (*_DUEL, *sizes, f"optim.lr={rate:g}", f"optim.warmup={warmup}", *_SHAPES[shape],
+                f"optim.beta2={beta2:g}"))
 
 
 def _translation_cells(minutes: int) -> tuple[Run, ...]:
@@ -336,6 +374,25 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "forward or reversed, 1200 s each.",
               "bleu", _grid("sutskever2014", _BUDGET, reverse_source=[True, False]), _MT_QUICK, x="seconds",
               test=True, curve="loss"),
+    ),
+    "lstm-vs-transformer": (
+        Group("Stage A: each arm's size at its current recipe",
+              "The attention LSTM (configs/recurrent-nmt.toml at width 256 or 384) and the Transformer "
+              "(configs/transformer.toml at d 192, 256 or 320 with 2 + 2 or 3 + 3 layers, feed-forward 4d, shared "
+              "embeddings), each at its current recipe, 1,200 s of training alone on the machine (2 threads, bf16 "
+              "where the CPU has it), seed 0. Each arm keeps the size with the best whole-dev BLEU (ties: the "
+              "smaller model) for stage B (docs/protocols.md).",
+              "bleu", tuple(_duel_run(arm, size, _trials(arm)[0]) for arm in _SIZES for size in _SIZES[arm]),
+              _MT_QUICK, x="seconds", test=True, flops=True),
+        *(Group(f"Stage B: the {arm} recipe at {size}",
+                "Nine recipes at the stage-A size, the same number for each arm: the current one and eight drawn "
+                "from peak rate (1/2, 1, 2 times the current) x warm-up (100, 400 updates) x schedule shape (cosine "
+                "to the budget; stable, then linear to 0 over the last 20 % or 50 %)"
+                + (" x Adam's beta2 (0.98, 0.999)" if arm == "transformer" else "") + ", 1,200 s each, seed 0. "
+                "The arm keeps the recipe with the best whole-dev BLEU; stage C runs it with --seeds 5.",
+                "bleu", tuple(_duel_run(arm, size, t) for t in _trials(arm)), _MT_QUICK, x="seconds", test=True,
+                flops=True)
+          for arm in _SIZES for size in _SIZES[arm]),
     ),
     "translation-contrasts": (
         Group("What the minLSTM loses, isolated",

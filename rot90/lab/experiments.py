@@ -107,6 +107,9 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
         result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "length_ratio", "perplexity",
                                             "sentences_per_s", "bleu_signature", "chrf_signature")}
+    if group.flops:
+        result.update(_flops(task, cfg, matmul=256 if quick else 2048))
+        result["achieved_gflops"] = result["flops_per_token"] * result["tokens_per_s"] / 1e9
     if group.gradients and cfg.model.layers:  # (a linear classifier has no stream)
         from .gradients import decay
 
@@ -117,6 +120,27 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
     if train:  # a run reported as it stands may go on training later
         atomic_write(done, json.dumps(result, indent=1))
     return result
+
+
+def _flops(task, cfg, batches: int = 4, matmul: int = 2048) -> dict:
+    """FLOPs per target token of a training step (forward + backward, counted by torch.utils.flop_counter on the
+    first batches of the run's data, rot90.lab.steptime.counted_flops) and this machine's large-matmul rate in the
+    run's precision: "learns per token" and "throughput on this CPU" as separate figures (docs/protocols.md)."""
+    from ..devices import autocast_dtype
+    from .bench import matmul_gflops
+    from .steptime import counted_flops
+
+    torch.manual_seed(cfg.train.seed)
+    model = task.build_model().train()
+    flops = tokens = 0
+    for spec in task.plan(0)[:batches]:
+        batch = task.make_batch(spec)
+        flops += counted_flops(model, task, batch)
+        with torch.no_grad():
+            tokens += int(task.loss(model, batch)[1])
+    dtype = autocast_dtype(cfg.train.precision, torch.device("cpu"), "train.precision") or torch.float32
+    return {"flops_per_token": flops / max(tokens, 1),
+            "matmul_gflops": matmul_gflops(torch.device("cpu"), n=matmul, dtype=dtype)}
 
 
 def _gradients(task, cfg, folder: Path) -> dict[str, list[float]]:
@@ -180,6 +204,8 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
     if group.test:
         head += (" training tokens/s | test BLEU | test chrF | test length (hypothesis / reference) | test perplexity "
                  "| decoding sentences/s (beam 5) |")
+    if group.flops:
+        head += " training GFLOPs per target token | achieved GFLOP/s (large matmul here) |"
     lines = [head, "|" + "---|" * head.count(" |")]
     for r in results:
         value = _format(r["dev"].get(group.metric, float("nan")), group.metric)
@@ -201,6 +227,9 @@ def _table(group: Group, results: list[dict], where: Path) -> list[str]:
             values = r["test_seeds"] if seeds else _test_values(r)
             line += "".join(f" {band(values[k], fmt) if seeds else format(values[k], fmt)} |"
                             for k, fmt in _TEST_COLUMNS)
+        if group.flops:
+            line += (f" {r['flops_per_token'] / 1e9:.4f} | {r['achieved_gflops']:.1f} ({r['matmul_gflops']:.0f}) |"
+                     if "flops_per_token" in r else " | |")
         lines.append(line)
     if group.test and results and "test" in results[0]:
         t = results[0]["test"]
@@ -353,7 +382,7 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
                              group.title, ylabel, smooth=20 if key == "loss" else 1)
         report += [f"![{group.title}]({figure.name})", ""]
         if group.test and group.x == "seconds":  # equal wall-clock: the dev metric against updates and against time
-            for x in ("step", "seconds"):
+            for x in ("step", "seconds", *(("tokens",) if group.flops else ())):
                 figure = plot_curves(folders, f"dev_{group.metric}", x, where / f"group{i}-dev-{x}.png", group.title,
                                      f"dev {group.metric}")
                 report.append(f"![dev {group.metric} against {x}]({figure.name})")

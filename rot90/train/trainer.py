@@ -187,6 +187,7 @@ class TrainState:
     since_best: int = 0  # evaluations without improvement (patience)
     stopped_early: bool = False
     seconds: float = 0.0  # training time summed over every session of the run
+    tokens: int = 0  # what the loss counted (target tokens for translation), summed over every session of the run
 
     def restore(self, state: dict):
         for f in dataclasses.fields(self):
@@ -341,7 +342,7 @@ class Trainer:
                     batch = {k: v.to(self.device) for k, v in batch.items()}
                     loss, count, grad_norm, finite = self.step(net, model, opt, task, batch, s.step + 1)
                     s.step, s.position = s.step + 1, s.position + 1
-                    tokens += count
+                    tokens, s.tokens = tokens + count, s.tokens + count
                     elapsed = time.perf_counter() - start
                     rate, s.seconds = tokens / elapsed, self._clock(before + elapsed)
                     if finite:
@@ -349,7 +350,7 @@ class Trainer:
                     self._count_nonfinite(s, finite)
                     self._metrics({"step": s.step, "loss": loss, "grad_norm": grad_norm,
                                    "lr": sched.get_last_lr()[0], "tokens_per_s": rate, "skipped": s.skipped,
-                                   "seconds": s.seconds}, bar)
+                                   "seconds": s.seconds, "tokens": s.tokens}, bar)
                     self._check_budget(s)
                     improved = False
                     if (cfg.train.eval_every and s.step % cfg.train.eval_every == 0) or s.stopped_early:
@@ -532,8 +533,8 @@ class Trainer:
 
     def _decide(self, metrics: dict, s: TrainState) -> torch.Tensor:
         """Log the dev metrics; (improved, stop) on the selected one."""
-        self._metrics({"step": s.step, "seconds": s.seconds, **{f"dev_{k}": v for k, v in metrics.items()}},
-                      None)
+        self._metrics({"step": s.step, "seconds": s.seconds, "tokens": s.tokens,
+                       **{f"dev_{k}": v for k, v in metrics.items()}}, None)
         self.log(f"step {s.step}: " + ", ".join(f"dev {k} {v:.4f}" for k, v in metrics.items()))
         select = self.cfg.train.select
         if select not in metrics:
