@@ -353,3 +353,47 @@ def test_the_duel_counts_flops_per_token_and_plots_against_tokens(tmp_path):
     tokens = [r["tokens"] for r in rows if "loss" in r]
     assert tokens == sorted(tokens) and tokens[0] > 0 and all("tokens" in r for r in rows)
     assert "training GFLOPs per target token" in (where / "report.md").read_text()
+
+
+def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
+    """rot90.lab.duel: stage A picks each arm's size by seed-0 whole-dev BLEU (ties: fewer parameters), stage B its
+    recipe once all nine have run, stage C pairs the two by seed on test scores and on dev loss at equal tokens."""
+    from rot90.lab import duel
+
+    groups = EXPERIMENTS[duel.EXPERIMENT]
+
+    def put(name, seed, bleu, params=100, test=None, losses=None):
+        folder = tmp_path / name if seed == 0 else tmp_path / name / f"seed-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        row = {"run": name, "parameters": params, "dev": {"bleu": bleu}, **({"test": test} if test else {})}
+        (folder / "result.json").write_text(json.dumps(row))
+        if losses:
+            (folder / "metrics.jsonl").write_text("".join(json.dumps({"step": i, "tokens": 1000 * i, "dev_loss": v})
+                                                          + "\n" for i, v in enumerate(losses, 1)))
+
+    a = [r.name for r in groups[0].runs]
+    put(a[0], 0, 5.0)
+    assert "stage A has 1 of its" in "\n".join(duel.section(groups, tmp_path))
+    for k, name in enumerate(a):  # the LSTM: width 384 best; the Transformer: d=256,layers=2 ties d=256,layers=3
+        bleu = {"width=384": 12.0, "d=256,layers=2": 11.0, "d=256,layers=3": 11.0}.get(duel._size(name), 5.0)
+        put(name, 0, bleu, params=k)
+    text = "\n".join(duel.section(groups, tmp_path))
+    assert "lstm: stage A chose width=384" in text and "transformer: stage A chose d=256,layers=2" in text
+    assert "has 1 of its 9 recipes" in text and "stage C" not in text
+    for arm, size in (("lstm", "width=384"), ("transformer", "d=256,layers=2")):
+        trials = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {size}").runs
+        assert trials[0].name in a  # the current recipe at that size is the stage-A run itself
+        for j, r in enumerate(trials[1:], 1):
+            put(r.name, 0, 20.0 if j == 4 else 10.0)
+    best = {arm: next(g for g in groups if g.title.startswith(f"Stage B: the {arm}") and size in g.title).runs[4].name
+            for arm, size in (("lstm", "width=384"), ("transformer", "d=256,layers=2"))}
+    text = "\n".join(duel.section(groups, tmp_path))
+    assert f"--seeds 5 --only {best['lstm']} {best['transformer']}" in text and "| test BLEU |" not in text
+    for k in range(3):  # stage C: the LSTM 1.0 BLEU ahead on every seed, chrF level; its dev loss 0.1 lower
+        put(best["lstm"], k, 20.0, test={"bleu": 15.0 + k, "chrf": 40.0 + k}, losses=[5.0, 4.0, 3.0])
+        put(best["transformer"], k, 20.0, test={"bleu": 14.0 + k, "chrf": 40.0 + k - (k - 1) * 0.1},
+            losses=[5.1, 4.1, 3.1])
+    text = "\n".join(duel.section(groups, tmp_path))
+    assert "| test BLEU | 0, 1, 2 | +1.00 (+1.00 to +1.00) | held |" in text
+    assert "| test chrF | 0, 1, 2 | +0.00" in text and "inconclusive" in text
+    assert "| 10/10 | 3 | +0.100 (+0.100 to +0.100) | held |" in text

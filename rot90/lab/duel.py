@@ -1,0 +1,121 @@
+"""The LSTM against the Transformer at 20 minutes, decided by code (issue 33; the rule is docs/protocols.md's).
+
+`rot90 experiment lstm-vs-transformer` trains the runs; this module reads its results and says, stage by stage,
+what the protocol decides and what to run next:
+
+    stage A   each arm's size: the best whole-dev BLEU of its size runs at seed 0 (ties: fewer parameters)
+    stage B   each arm's recipe at that size: the best whole-dev BLEU of its nine recipes at seed 0
+    stage C   the two chosen runs with seeds: test BLEU and chrF paired by seed (lstm − transformer), a verdict
+              each (rot90.lab.stats.verdict; a BLEU gap under 0.5 is a tie whatever its interval), and dev loss
+              at equal target tokens, every tenth of the smaller arm's, paired the same way
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from ..report import read_metrics
+from .stats import interval, paired, verdict
+
+EXPERIMENT = "lstm-vs-transformer"
+ARMS = ("lstm", "transformer")
+TIE = 0.5  # BLEU: a smaller gap is reported as a tie whatever its interval
+
+
+def _arm(run: str) -> str:
+    return run.split(",", 1)[0]
+
+
+def _size(run: str) -> str:
+    """"transformer,d=256,layers=3,lr=..." -> "d=256,layers=3"; "lstm,width=256,lr=..." -> "width=256"."""
+    parts = run.split(",")[1:]
+    return ",".join(p for p in parts if p.split("=")[0] in ("d", "layers", "width"))
+
+
+def choose(rows: list[dict]) -> dict | None:
+    """The run with the best dev BLEU at the first seed (the last evaluation: the whole dev split); ties, the one
+    with fewer parameters. None when no run has a dev BLEU."""
+    scored = [r for r in rows if "bleu" in r.get("dev", {})]
+    return max(scored, key=lambda r: (r["dev"]["bleu"], -r["parameters"])) if scored else None
+
+
+def _equal_tokens(lstm: list[Path], transformer: list[Path]) -> list[str]:
+    """Dev loss at equal target tokens, paired by seed: at every tenth of the smaller final count of each pair."""
+    import numpy as np
+
+    tracks = []
+    for a, b in zip(lstm, transformer):
+        curves = []
+        for folder in (a, b):
+            rows = [r for r in read_metrics(folder) if "dev_loss" in r and "tokens" in r]
+            curves.append(([r["tokens"] for r in rows], [r["dev_loss"] for r in rows]))
+        if all(len(c[0]) >= 2 for c in curves):
+            tracks.append(curves)
+    if not tracks:
+        return []
+    lines = ["Dev loss at equal target tokens (the whole dev split; transformer − lstm, so + means the LSTM's is "
+             "lower; each seed's pair read at tenths of its smaller final count, interpolated between "
+             "evaluations):", "", "| tokens (tenths of the smaller arm's) | pairs | difference | verdict |",
+             "|---|---|---|---|"]
+    for tenth in range(1, 11):
+        diffs = []
+        for (ta, la), (tb, lb) in tracks:
+            at = tenth / 10 * min(ta[-1], tb[-1])
+            if at >= max(ta[0], tb[0]):
+                diffs.append((float(np.interp(at, tb, lb)), float(np.interp(at, ta, la))))
+        if diffs:
+            d = paired([x for x, _ in diffs], [y for _, y in diffs])
+            lines.append(f"| {tenth}/10 | {d['n']} | {interval(d, 1.0, 3)} | {verdict(d)} |")
+    return [*lines, ""]
+
+
+def _seeds(folder: Path) -> dict[int, dict]:
+    """A run's finished seeds, read from disk whatever this invocation's --only: seed -> result.json (the first
+    seed in the folder itself, seed k in folder/seed-k; rot90.lab.experiments.seed_folders)."""
+    found = {}
+    for f in [folder, *sorted(folder.glob("seed-*"))]:
+        if (f / "result.json").exists():
+            found[0 if f == folder else int(f.name[len("seed-"):])] = json.loads((f / "result.json").read_text())
+    return found
+
+
+def section(groups: tuple, where: Path) -> list[str]:
+    """The report's decision section, from every run of the experiment on disk: each stage's choice, the next
+    command, and stage C's verdicts. (Seed 0 decides stages A and B; runs are read back, not retrained.)"""
+    runs = {r.name: _seeds(where / r.name) for g in groups for r in g.runs}
+    first = {name: seeds[0] for name, seeds in runs.items() if 0 in seeds}
+    lines, chosen = ["## The decision (docs/protocols.md, by rot90.lab.duel)", ""], {}
+    for arm in ARMS:
+        sizes = [r.name for r in groups[0].runs if _arm(r.name) == arm]
+        if missing := [n for n in sizes if n not in first]:
+            lines.append(f"- {arm}: stage A has {len(sizes) - len(missing)} of its {len(sizes)} sizes: "
+                         f"`rot90 experiment {EXPERIMENT} --only {' '.join(missing)}`")
+            continue
+        size = choose([first[n] for n in sizes])
+        name = _size(size["run"])
+        group = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {name}")
+        trials = [first[r.name] for r in group.runs if r.name in first]
+        best = choose(trials)
+        done = len(trials) == len(group.runs)
+        lines.append(f"- {arm}: stage A chose {name} (whole-dev BLEU {size['dev']['bleu']:.2f}); stage B "
+                     + (f"chose {best['run']} (whole-dev BLEU {best['dev']['bleu']:.2f}) of {len(trials)} recipes"
+                        if done else f"has {len(trials)} of its {len(group.runs)} recipes: `rot90 experiment "
+                        f"{EXPERIMENT} --only {' '.join(r.name for r in group.runs if r.name not in first)}`"))
+        if done:
+            chosen[arm] = best["run"]
+    if len(chosen) < 2:
+        return [*lines, ""]
+    lstm, transformer = chosen["lstm"], chosen["transformer"]
+    lines.append(f"- stage C: `rot90 experiment {EXPERIMENT} --seeds 5 --only {lstm} {transformer}`")
+    both = sorted(k for k in set(runs[lstm]) & set(runs[transformer])
+                  if "test" in runs[lstm][k] and "test" in runs[transformer][k])
+    if len(both) < 2:
+        return [*lines, ""]
+    lines += ["", "| stage C, lstm − transformer | seeds | difference | verdict |", "|---|---|---|---|"]
+    for key, label in (("bleu", "test BLEU"), ("chrf", "test chrF")):
+        d = paired([runs[lstm][k]["test"][key] for k in both], [runs[transformer][k]["test"][key] for k in both])
+        said = "tie (under 0.5 BLEU)" if key == "bleu" and abs(d["mean"]) < TIE else verdict(d)
+        lines.append(f"| {label} | {', '.join(map(str, both))} | {interval(d)} | {said} |")
+    folders = [[where / name if k == 0 else where / name / f"seed-{k}" for k in both] for name in (lstm, transformer)]
+    return [*lines, "", *_equal_tokens(*folders)]
