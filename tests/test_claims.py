@@ -49,3 +49,20 @@ def test_the_peer_comparisons_rows_pair_the_toolkits_on_each_test_metric(tmp_pat
     assert bleu["differences"] == [2.0, 2.5, 3.0] and bleu["verdict"] == "held"
     assert chrf["differences"] == [1.0, 0.5, -1.0] and chrf["verdict"] == "leans"
     assert got["verdict"] == "held 1 of 2, leans 1 of 2"
+
+
+def test_archived_run_folders_are_read_seed_by_seed(tmp_path):
+    """An experiment archived as its runs' own result.json (runs/RUN/ and runs/RUN/seed-K/) is paired by seed on
+    the claim's dev metric; a run without that metric is not read for it."""
+    runs = tmp_path / "docs" / "experiments" / "x" / "runs"
+    for name, values in (("a", [0.9, 0.8, 0.85]), ("b", [0.5, 0.6, 0.55])):
+        for k, v in enumerate(values):
+            folder = runs / name / (f"seed-{k}" if k else "")
+            folder.mkdir(parents=True, exist_ok=True)
+            (folder / "result.json").write_text(json.dumps({"dev": {"accuracy": v, "loss": 1 - v}}))
+    (runs / "c").mkdir()
+    (runs / "c" / "result.json").write_text(json.dumps({"dev": {"loss": 0.1}}))
+    got = claims.judge(claims.Claim("a beats b", "§7", "x", (("a", "b"),), metrics=("accuracy",)), tmp_path)
+    assert got["contrasts"][0]["seeds"] == [0, 1, 2] and got["verdict"] == "held"
+    lower = claims.judge(claims.Claim("c beats b", "§7", "x", (("c", "b"),), metrics=("loss",), lower=True), tmp_path)
+    assert lower["contrasts"][0]["seeds"] == [0] and lower["verdict"] == "leans"

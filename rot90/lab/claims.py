@@ -33,6 +33,7 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "translation-depth": "rot90 experiment translation-depth --seeds 2",
             "rotation-arms": "rot90 experiment rotation-arms --seeds 3",
             "carry-endpoint": "rot90 experiment carry --seeds 3 --only k100,…,f0=0.98 k100,…,f0=1 k100,…,f0=1,i=…",
+            "memory-tasks": "rot90 experiment memory-tasks --seeds 3 --only …",
             "peer-opennmt/2026-12-03-three-seeds": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2",
             "peer-opennmt/2026-12-03-bf16": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
                                             "--precision auto"}
@@ -47,7 +48,8 @@ class Claim:
     lower: bool = False  # the metric is better low (bits per character, perplexity)
     scale: float = 1.0  # for the table: 100 turns an accuracy into %
     unit: str = ""
-    metrics: tuple[str, ...] = ()  # scripts/peer-opennmt's rows: the test metrics each contrast pairs ("bleu", "chrf")
+    metrics: tuple[str, ...] = ()  # scripts/peer-opennmt's rows: the test metrics each contrast pairs ("bleu", "chrf");
+    # archived run folders (docs/experiments/EXPERIMENT/runs): the dev metric ("accuracy", "loss")
 
 
 def _grid(ahead: list[str], behind: list[str]) -> tuple[tuple[str, str], ...]:
@@ -136,6 +138,21 @@ CLAIMS = (
     Claim("… with rot90 in bf16 where the CPU has it (AMX), its loss fused and α chosen on the whole dev split",
           "§3", "peer-opennmt/2026-12-03-bf16", (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),),
           metrics=("bleu", "chrf")),
+    Claim("selective copying needs stacked layers (Feng et al.): 2 layers ahead of 1, 3 ahead of 2, for the minLSTM "
+          "and the minGRU", "§7", "memory-tasks",
+          tuple((f"selective-copy,rule={r},layers={n + 1}", f"selective-copy,rule={r},layers={n}")
+                for r in ("minlstm", "mingru") for n in (1, 2)), metrics=("accuracy",), **_PCT),
+    Claim("… because a gate that does not read the state cannot select: one GRU layer ahead of one minGRU or "
+          "minLSTM layer", "§7", "memory-tasks",
+          _grid(["selective-copy,rule=gru,layers=1"], [f"selective-copy,rule={r},layers=1" for r in ("mingru",
+                                                                                                   "minlstm")]),
+          metrics=("accuracy",), **_PCT),
+    Claim("the parallel rules solve adding at T = 1000, the default LSTM does not (dev MSE, lower)", "§11",
+          "memory-tasks", _grid([f"adding,rule={r}" for r in ("minlstm", "mingru")], ["adding,rule=lstm"]),
+          metrics=("loss",), lower=True),
+    Claim("… and the chrono LSTM solves it too: its initial carry was what it lacked (chrono on an Intel Xeon, "
+          "the default on an AMD EPYC)", "§11", "memory-tasks", (("adding,rule=lstm,chrono=1000", "adding,rule=lstm"),),
+          metrics=("loss",), lower=True),
     Claim("character language model at equal parameters and wall-clock: the GRU is best", "§8", "language-model",
           _grid(["gru"], ["plain", "lstm", "minlstm", "mingru", "transformer"]), **_BITS),
     Claim("… and the Transformer last", "§8", "language-model",
@@ -159,7 +176,16 @@ def seed_values(row: dict) -> dict[int, float]:
 
 def _values(claim: Claim, root: Path) -> dict[tuple[str, str], dict[int, float]]:
     """(run, metric) -> its value by seed; metric "" is an experiment's final dev metric."""
-    data = json.loads((root / "docs" / "experiments" / claim.experiment / "results.json").read_text())
+    folder = root / "docs" / "experiments" / claim.experiment
+    if not (folder / "results.json").exists():  # the runs' own result.json, archived: runs/RUN[/seed-K]/
+        out = {}
+        for run in sorted((folder / "runs").iterdir()):
+            for f in [run, *run.glob("seed-*")]:
+                dev = json.loads((f / "result.json").read_text())["dev"]
+                for m in (m for m in claim.metrics if m in dev):
+                    out.setdefault((run.name, m), {})[0 if f == run else int(f.name[len("seed-"):])] = dev[m]
+        return out
+    data = json.loads((folder / "results.json").read_text())
     if isinstance(data, list):  # scripts/peer-opennmt: a row per toolkit and seed
         out: dict = {}
         for r in data:
@@ -199,7 +225,7 @@ def _short(name: str, like: str) -> str:
     return ",".join(a[k:]) or name
 
 
-_METRIC = {"bleu": ", test BLEU", "chrf": ", test chrF"}
+_METRIC = {"bleu": ", test BLEU", "chrf": ", test chrF", "loss": ", dev MSE"}
 
 
 def table(root: Path = ROOT) -> str:
