@@ -91,6 +91,6 @@ def stream_init(module, kind: str):
                     if p is not None:
                         p.zero_()
                 continue
-            for block in cell.weight_hh.view(module.rule.reads, module.hidden_size, -1):
+            for block in cell.weight_hh.view(module.rule.u_chunks, module.hidden_size, -1):
                 nn.init.orthogonal_(block) if kind == "orthogonal" else nn.init.eye_(block)
     return module

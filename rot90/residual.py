@@ -113,7 +113,7 @@ class Cell(nn.Module):
         if hidden_size <= 0 or input_size < 0:
             raise ValueError(f"{self.rule.name} cell: sizes must be positive, "
                              f"got input_size={input_size}, hidden_size={hidden_size}")
-        if input_size == 0 and self.rule.reads < self.rule.chunks:
+        if input_size == 0 and self.rule.u_chunks < self.rule.chunks:
             raise ValueError(f"rule {self.rule.name!r}: its gates read only the input: input_size must be > 0")
         if proj_size and not (self.rule.separate_output and 0 < proj_size < hidden_size):
             raise ValueError(f"{self.rule.name} cell: proj_size={proj_size} needs a rule whose output is not its "
@@ -126,9 +126,9 @@ class Cell(nn.Module):
 
         self.weight_ih = param(rows, input_size) if input_size else None
         self.bias_ih = param(rows) if bias and input_size else None
-        reads = self.rule.reads * hidden_size  # U's rows: fewer where only some chunks read the stream
-        self.weight_hh = param(reads, proj_size or hidden_size) if self.rule.reads_state else None
-        self.bias_hh = param(reads) if bias and self.rule.reads_state else None
+        u_rows = self.rule.u_chunks * hidden_size  # fewer than rows where only some pre-activations read the stream
+        self.weight_hh = param(u_rows, proj_size or hidden_size) if self.rule.reads_state else None
+        self.bias_hh = param(u_rows) if bias and self.rule.reads_state else None
         self.weight_hr = param(proj_size, hidden_size) if proj_size else None
         self.reset_parameters()
 
@@ -205,7 +205,7 @@ def along_time(rule: Rule, w: Weights, x: Tensor, state: State | None = None, le
         # said here, not left to the first matmul: an empty sequence (T = 0) has none
         raise ArgumentError(f"{rule.name}: the input is {x.dtype} on {x.device}, the weights {weight.dtype} "
                             f"on {weight.device}")
-    H = weight.shape[0] // (rule.reads if w.weight_hh is not None else rule.chunks)
+    H = weight.shape[0] // (rule.u_chunks if w.weight_hh is not None else rule.chunks)
     P = H if w.weight_hr is None else w.weight_hr.shape[0]
     y0, s0 = _split(rule, state, x.new_zeros(B, H), x.new_zeros(B, P))
     lengths = check_lengths(lengths, B, T)

@@ -121,10 +121,10 @@ class Rule:
     bias: tuple[float, ...] | None = None  # initial b_ih per chunk; None: zeros
     carries: Literal["none", "identity", "gated"] = "gated"  # what of the stream a step keeps: f = 0, 1, or a gate
     torch_kernel: str | None = None  # torch's fused kernel computing this rule along time (torch._VF.NAME), if any
-    stream_chunks: int = 0  # U's rows per unit when only some chunks read the stream (the last ones); 0: all
+    stream_chunks: int = 0  # chunks of U when fewer pre-activations read the stream than x (gates says which); 0: all
 
     @property
-    def reads(self) -> int:
+    def u_chunks(self) -> int:
         """Pre-activations per unit that U writes, py (..., reads*H); 0 for a rule that does not read the stream."""
         return (self.stream_chunks or self.chunks) if self.reads_state else 0
 
