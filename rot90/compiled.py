@@ -338,11 +338,10 @@ def gated_scan(rule: str | Rule, px: Tensor, h0: Tensor, lengths: Tensor | None 
 TOPK_DTYPES = {torch.float32: "f32", torch.bfloat16: "bf16"}
 
 
-def top_log_probs(logits: Tensor, k: int, bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
+def top_log_probs(logits: Tensor, k: int) -> tuple[Tensor, Tensor]:
     """Each row's k largest log-probabilities (float32, descending) and their columns: logits (N, V) -> (N, k) and
-    (N, k) int64; the same as torch.log_softmax(logits + bias, -1, dtype=torch.float32).topk(k), in two passes over
-    each row and without the (N, V) float32 copy. Contiguous float32 or bfloat16 on the CPU, 1 <= k <= V; bias:
-    (V,), added in float32 as each row is read (the output layer's, left out of its matmul), or None."""
+    (N, k) int64; the same as torch.log_softmax(logits, -1, dtype=torch.float32).topk(k), in two passes over each
+    row and without the (N, V) float32 copy. Contiguous float32 or bfloat16 on the CPU, 1 <= k <= V."""
     if logits.device.type != "cpu" or logits.dtype not in TOPK_DTYPES or logits.dim() != 2:
         raise ArgumentError(f"rot90 top_log_probs: a 2-D float32 or bfloat16 CPU tensor, got {logits.dtype} "
                             f"{tuple(logits.shape)} on {logits.device}")
@@ -352,16 +351,11 @@ def top_log_probs(logits: Tensor, k: int, bias: Tensor | None = None) -> tuple[T
     lib = _library()
     if isinstance(lib, str):
         raise RuntimeError(f"rot90: the compiled kernels are unavailable ({lib})")
-    if bias is not None and (bias.shape != (V,) or bias.device != logits.device):
-        raise ArgumentError(f"rot90 top_log_probs: bias of shape {tuple(bias.shape)} on {bias.device}; expected "
-                            f"({V},) on {logits.device}")
     logits = logits.contiguous()
-    bias = None if bias is None else bias.detach().to(torch.float32).contiguous()
     values, indices = logits.new_empty(N, k, dtype=torch.float32), logits.new_empty(N, k, dtype=torch.int64)
     if N:
         getattr(lib, f"top_log_probs_{TOPK_DTYPES[logits.dtype]}")(
-            ctypes.c_void_p(logits.data_ptr()), ctypes.c_void_p(None if bias is None else bias.data_ptr()),
-            ctypes.c_int64(N), ctypes.c_int64(V), ctypes.c_int(k),
+            ctypes.c_void_p(logits.data_ptr()), ctypes.c_int64(N), ctypes.c_int64(V), ctypes.c_int(k),
             ctypes.c_void_p(values.data_ptr()), ctypes.c_void_p(indices.data_ptr()),
             ctypes.c_int(torch.get_num_threads()))
     return values, indices

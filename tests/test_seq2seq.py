@@ -201,24 +201,3 @@ def test_a_transformer_is_tied_as_its_config_says_and_its_export_loads(tmp_path,
     assert (back.out.weight is back.tgt_embed.weight) == tie
     src, src_len, tgt_in = batch()
     assert torch.equal(back(src, src_len, tgt_in.clamp(max=10)), m(src, src_len, tgt_in.clamp(max=10)))
-
-
-@pytest.mark.parametrize("name", VARIANTS)
-def test_beam_search_adds_the_output_bias_in_its_top_k_to_the_same_end(name, monkeypatch):
-    """With the compiled top-k the recurrent decoder's output bias is left out of the matmul and added as each row
-    is read (step(bias=False)); the hypotheses and scores are those of the bias inside the logits."""
-    from rot90 import compiled
-    from rot90.models import search
-
-    m = model(name)
-    if getattr(m, "output_bias", None) is None or not compiled.available():
-        pytest.skip("a decoder without an output bias, or no compiled kernel here")
-    with torch.no_grad():
-        m.out.bias.normal_(0, 2.0)  # a bias that matters
-    src, src_len, _ = batch()
-    apart = beam_search(m, src, src_len, beam=4, nbest=2, alpha=0.6)
-    monkeypatch.setattr(search.compiled, "available", lambda: False)  # the reference: bias in the logits
-    inside = beam_search(m, src, src_len, beam=4, nbest=2, alpha=0.6)
-    assert [[h[0] for h in hyps] for hyps in apart] == [[h[0] for h in hyps] for hyps in inside]
-    for a, b in zip(apart, inside):
-        assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-5)

@@ -10,10 +10,6 @@
 //   pass 2: sum exp(x - max), with an exp the compiler vectorises.
 //
 // Ties keep the smaller column first; NaN entries are never among the k (the row's log-sum-exp is then NaN). float32 or bfloat16 in (read as float32), float32 and int64 out.
-//
-// bias (V float32, or null) is added to every row as it is read: the output layer's bias, which beam search leaves
-// out of the matmul (a bf16 addmm copies the bias into its (rows, V) output before the product, a pass as costly
-// as this kernel's; here it is an add in a pass that is made anyway).
 #include <cmath>
 #include <cstdint>
 #include <cstring>
@@ -47,11 +43,8 @@ inline float exp_nonpositive(float t) {
 
 constexpr int64_t BLOCK = 64;
 
-template <typename T, bool Bias>
-inline float at(const T* x, const float* bias, int64_t j) { return Bias ? load(x, j) + bias[j] : load(x, j); }
-
-template <typename T, bool Bias>
-void row(const T* x, const float* bias, int64_t V, int k, float* values, int64_t* indices) {
+template <typename T>
+void row(const T* x, int64_t V, int k, float* values, int64_t* indices) {
     const float lowest = -std::numeric_limits<float>::infinity();
     for (int i = 0; i < k; ++i) values[i] = lowest, indices[i] = 0;
     int filled = 0;  // the first k entries go in whatever they are (-inf too); then only those above the k-th
@@ -60,12 +53,12 @@ void row(const T* x, const float* bias, int64_t V, int k, float* values, int64_t
         float m = lowest;
 #pragma omp simd reduction(max : m)
         for (int64_t j = start; j < end; ++j) {
-            float v = at<T, Bias>(x, bias, j);
+            float v = load(x, j);
             m = v > m ? v : m;  // (not fmax: its NaN rules cost a vectorised max four times over)
         }
         if (filled == k && !(m > values[k - 1])) continue;
         for (int64_t j = start; j < end; ++j) {
-            float v = at<T, Bias>(x, bias, j);
+            float v = load(x, j);
             if ((filled == k && !(v > values[k - 1])) || v != v) continue;  // (NaN: never a candidate)
             int at = filled < k ? filled++ : k - 1;
             while (at > 0 && values[at - 1] < v) values[at] = values[at - 1], indices[at] = indices[at - 1], --at;
@@ -75,36 +68,25 @@ void row(const T* x, const float* bias, int64_t V, int k, float* values, int64_t
     float top = values[0], sum = 0.0f;
     if (top == lowest) return;  // every entry -inf: no distribution; left as -inf
 #pragma omp simd reduction(+ : sum)
-    for (int64_t j = 0; j < V; ++j) sum += exp_nonpositive(at<T, Bias>(x, bias, j) - top);
+    for (int64_t j = 0; j < V; ++j) sum += exp_nonpositive(load(x, j) - top);
     float lse = top + std::log(sum);
     for (int i = 0; i < k; ++i) values[i] -= lse;
 }
 
-template <typename T, bool Bias>
-void rows(const T* x, const float* bias, int64_t n, int64_t V, int k, float* values, int64_t* indices,
-          int threads) {
-#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n > 1)
-    for (int64_t r = 0; r < n; ++r) row<T, Bias>(x + r * V, bias, V, k, values + r * k, indices + r * k);
-}
-
 template <typename T>
-void rows(const T* x, const float* bias, int64_t n, int64_t V, int k, float* values, int64_t* indices,
-          int threads) {
-    if (bias)
-        rows<T, true>(x, bias, n, V, k, values, indices, threads);
-    else
-        rows<T, false>(x, bias, n, V, k, values, indices, threads);
+void rows(const T* x, int64_t n, int64_t V, int k, float* values, int64_t* indices, int threads) {
+#pragma omp parallel for num_threads(threads) schedule(static) if (threads > 1 && n > 1)
+    for (int64_t r = 0; r < n; ++r) row(x + r * V, V, k, values + r * k, indices + r * k);
 }
 
 }  // namespace
 
 extern "C" {
-void top_log_probs_f32(const float* x, const float* bias, int64_t n, int64_t V, int k, float* values,
-                       int64_t* indices, int threads) {
-    rows(x, bias, n, V, k, values, indices, threads);
+void top_log_probs_f32(const float* x, int64_t n, int64_t V, int k, float* values, int64_t* indices, int threads) {
+    rows(x, n, V, k, values, indices, threads);
 }
-void top_log_probs_bf16(const uint16_t* x, const float* bias, int64_t n, int64_t V, int k, float* values,
-                        int64_t* indices, int threads) {
-    rows(x, bias, n, V, k, values, indices, threads);
+void top_log_probs_bf16(const uint16_t* x, int64_t n, int64_t V, int k, float* values, int64_t* indices,
+                        int threads) {
+    rows(x, n, V, k, values, indices, threads);
 }
 }

@@ -1,7 +1,6 @@
 """Decoding: greedy and batched beam search over any model with encode() and step(); sampling from a language model.
 
     model.encode(src, src_len) -> state          model.step(tokens (N,), state) -> (logits (N, V), state)
-    model.output_bias (optional): the output layer's bias; then step(tokens, state, bias=False) leaves it out
     state.beams(K) -> K hypotheses per source, rows b*K ... b*K+K-1 for source b
     state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses; a source's K rows
                          stay together, so the source side, one row per sentence, is never copied)
@@ -87,22 +86,15 @@ def sample(model, prompt: list[int], tokens: int, temperature: float = 1.0, top_
     return out
 
 
-def top_log_probs(logits: Tensor, k: int, method: str = "auto", bias: Tensor | None = None) -> tuple[Tensor, Tensor]:
-    """Each row's k largest log-probabilities of logits + bias (bias (V,) or None), in float32 whatever the logits'
-    precision, and their ids: (N, V) -> (N, k), (N, k). "reference": log_softmax's fused kernel then top-k (faster
-    than torch's four-pass log-sum-exp); "compiled": rot90's two passes over each row (csrc/topk.cpp), without the
-    (N, V) float32 copy, the bias added as a row is read; "auto": compiled where it runs (the CPU, float32 or
-    bfloat16, a C++ compiler), else the reference."""
-    if method == "compiled" or (method == "auto" and compiled_top_k(logits)):
-        return compiled.top_log_probs(logits, k, bias)
-    if bias is not None:
-        logits = logits.float() + bias
+def top_log_probs(logits: Tensor, k: int, method: str = "auto") -> tuple[Tensor, Tensor]:
+    """Each row's k largest log-probabilities, in float32 whatever the logits' precision, and their ids: (N, V) ->
+    (N, k), (N, k). "reference": log_softmax's fused kernel then top-k (faster than torch's four-pass log-sum-exp);
+    "compiled": rot90's two passes over each row (csrc/topk.cpp), without the (N, V) float32 copy; "auto": compiled
+    where it runs (the CPU, float32 or bfloat16, a C++ compiler), else the reference."""
+    if method == "compiled" or (method == "auto" and logits.device.type == "cpu"
+                                and logits.dtype in compiled.TOPK_DTYPES and compiled.available()):
+        return compiled.top_log_probs(logits, k)
     return torch.log_softmax(logits, -1, dtype=torch.float32).topk(k, dim=-1)
-
-
-def compiled_top_k(logits: Tensor) -> bool:
-    """Whether top_log_probs(method="auto") takes the compiled kernel for these logits."""
-    return logits.device.type == "cpu" and logits.dtype in compiled.TOPK_DTYPES and compiled.available()
 
 
 def length_penalty(length: int, alpha: float) -> float:
@@ -118,9 +110,6 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
         raise ValueError(f"nbest={nbest} is more than the beam of {K}")
     state = model.encode(src, src_len).beams(K)
     limit = _limit(src_len, max_ratio).tolist()
-    # The output layer's bias added by the compiled top-k as it reads each row, not copied into the logits first.
-    apart = (getattr(model, "output_bias", None) is not None and src.device.type == "cpu"
-             and compiled.available())
     scores = torch.full((B, K), float("-inf"), device=src.device)
     scores[:, 0] = 0.0  # one live hypothesis per sentence at the start
     tokens = torch.full((B * K,), BOS, dtype=torch.long, device=src.device)
@@ -130,10 +119,10 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     ids = torch.arange(B, device=src.device)  # the sentence of each row of the batch: finished ones leave it
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
-        logits, state = model.step(tokens, state, bias=False) if apart else model.step(tokens, state)
+        logits, state = model.step(tokens, state)
         # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses.
         C = min(2 * K, logits.shape[-1])
-        best, best_word = top_log_probs(logits, C, bias=model.output_bias if apart else None)  # (B K, C)
+        best, best_word = top_log_probs(logits, C)  # (B K, C)
         logp = best.view(B, K, C)
         top_scores, top = (scores[:, :, None] + logp).view(B, K * C).topk(min(2 * K, K * C), dim=1)  # (B, 2K)
         origin, word = top // C, best_word.view(B, K * C).gather(1, top)

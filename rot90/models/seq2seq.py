@@ -181,20 +181,14 @@ class RecurrentSeq2Seq(nn.Module):
             new.append(s)
         return x, new
 
-    @property
-    def output_bias(self) -> Tensor | None:
-        """The output layer's bias, which step(bias=False) leaves for its caller to add (beam search's top-k)."""
-        return self.out.bias
-
-    def step(self, tokens: Tensor, state: DecoderState, bias: bool = True) -> tuple[Tensor, DecoderState]:
-        """One output position: tokens (N,) -> logits (N, V) and the next state; bias=False: without the output
-        layer's bias (output_bias), which a bf16 matmul copies into its whole output before the product."""
+    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
+        """One output position: tokens (N,) -> logits (N, V) and the next state."""
         x = self.drop(self.tgt_embed(tokens))[:, None]  # (N, 1, E)
         if state.feed is not None:
             x = torch.cat([x, state.feed[:, None]], -1)
         h, layers = self._layers(x, state.layers)
         att = self._attend(h, state)  # (N, 1, H)
-        logits = nn.functional.linear(self.drop(att[:, 0]), self.out.weight, self.out.bias if bias else None)  # (N, V)
+        logits = self.out(self.drop(att))[:, 0]
         return logits, DecoderState(state.memory, state.mask, layers, att[:, 0] if self.input_feeding else None,
                                     state.keys, state.beam)
 
