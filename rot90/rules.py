@@ -125,7 +125,7 @@ class Rule:
 
     @property
     def u_chunks(self) -> int:
-        """Pre-activations per unit that U writes, py (..., reads*H); 0 for a rule that does not read the stream."""
+        """Pre-activations per unit that U writes, py (..., u_chunks*H); 0 for a rule that does not read the stream."""
         return (self.stream_chunks or self.chunks) if self.reads_state else 0
 
     @property

@@ -133,8 +133,9 @@ _MODEL_2014 = ("model.layers=4", "model.attention=none", "model.bidirectional=fa
 # (loss, greedy BLEU: not counted in the budget), which decides sizes and recipes; test BLEU/chrF with beam 5.
 _DUEL = ("train.time_budget=1200", "train.steps=1000000", "train.eval_every=200", "train.eval_batches=53",
          "train.checkpoint_every=200", "train.precision=auto")
-_SIZES = {"transformer": tuple(f"d={d},layers={n}" for d in (192, 256, 320) for n in (2, 3)),
-          "lstm": ("width=256", "width=384")}
+_SIZES = {"transformer": {f"d={d},layers={n}": (f"model.hidden={d}", f"model.layers={n}")
+                          for d in (192, 256, 320) for n in (2, 3)},
+          "lstm": {f"width={w}": (f"model.hidden={w}",) for w in (256, 384)}}  # name -> overrides
 _RATE = {"transformer": 2e-3, "lstm": 8e-3}  # each arm's current peak rate; stage B tries 1/2, 1 and 2 times it
 _SHAPES = {"cosine": ("optim.schedule=cosine",), "wsd0.2": ("optim.schedule=wsd", "optim.decay=0.2"),
            "wsd0.5": ("optim.schedule=wsd", "optim.decay=0.5")}  # cosine to the budget; stable then a linear decay
@@ -156,10 +157,8 @@ def _trials(arm: str) -> tuple[tuple, ...]:
 
 def _duel_run(arm: str, size: str, recipe: tuple) -> Run:
     rate, warmup, shape, beta2 = recipe
-    sizes = ([f"model.hidden={size[len('width='):]}"] if arm == "lstm" else
-             [f"model.hidden={size.split(',')[0][2:]}", f"model.layers={size.split('layers=')[1]}"])
     return Run(f"{arm},{size},{_recipe_name(arm, *recipe)}", "recurrent-nmt" if arm == "lstm" else "transformer",
-               (*_DUEL, *sizes, f"optim.lr={rate:g}", f"optim.warmup={warmup}", *_SHAPES[shape],
+               (*_DUEL, *_SIZES[arm][size], f"optim.lr={rate:g}", f"optim.warmup={warmup}", *_SHAPES[shape],
                 f"optim.beta2={beta2:g}"))
 
 

@@ -179,16 +179,23 @@ def seed_values(row: dict) -> dict[int, float]:
     return dict(zip(seeds, values))
 
 
+def finished_seeds(run: Path) -> dict[int, Path]:
+    """A run's seed folders that hold a result.json, by seed: the first (seed 0) is the run's folder itself, seed k
+    its seed-k (the layout of rot90.lab.experiments.seed_folders)."""
+    folders = {0: run, **{int(f.name[len("seed-"):]): f for f in run.glob("seed-*")}}
+    return {k: f for k, f in sorted(folders.items()) if (f / "result.json").exists()}
+
+
 def _values(claim: Claim, root: Path) -> dict[tuple[str, str], dict[int, float]]:
     """(run, metric) -> its value by seed; metric "" is an experiment's final dev metric."""
     folder = root / "docs" / "experiments" / claim.experiment
     if not (folder / "results.json").exists():  # the runs' own result.json, archived: runs/RUN[/seed-K]/
         out = {}
         for run in sorted((folder / "runs").iterdir()):
-            for f in [run, *run.glob("seed-*")]:
+            for k, f in finished_seeds(run).items():
                 dev = json.loads((f / "result.json").read_text())["dev"]
                 for m in (m for m in claim.metrics if m in dev):
-                    out.setdefault((run.name, m), {})[0 if f == run else int(f.name[len("seed-"):])] = dev[m]
+                    out.setdefault((run.name, m), {})[k] = dev[m]
         return out
     data = json.loads((folder / "results.json").read_text())
     if isinstance(data, list):  # scripts/peer-opennmt: a row per toolkit and seed

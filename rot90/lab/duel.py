@@ -16,6 +16,7 @@ import json
 from pathlib import Path
 
 from ..report import read_metrics
+from .claims import finished_seeds
 from .stats import interval, paired, verdict
 
 EXPERIMENT = "lstm-vs-transformer"
@@ -70,20 +71,12 @@ def _equal_tokens(lstm: list[Path], transformer: list[Path]) -> list[str]:
     return [*lines, ""]
 
 
-def _seeds(folder: Path) -> dict[int, dict]:
-    """A run's finished seeds, read from disk whatever this invocation's --only: seed -> result.json (the first
-    seed in the folder itself, seed k in folder/seed-k; rot90.lab.experiments.seed_folders)."""
-    found = {}
-    for f in [folder, *sorted(folder.glob("seed-*"))]:
-        if (f / "result.json").exists():
-            found[0 if f == folder else int(f.name[len("seed-"):])] = json.loads((f / "result.json").read_text())
-    return found
-
-
 def section(groups: tuple, where: Path) -> list[str]:
     """The report's decision section, from every run of the experiment on disk: each stage's choice, the next
     command, and stage C's verdicts. (Seed 0 decides stages A and B; runs are read back, not retrained.)"""
-    runs = {r.name: _seeds(where / r.name) for g in groups for r in g.runs}
+    folders = {r.name: finished_seeds(where / r.name) for g in groups for r in g.runs}  # whatever --only said
+    runs = {name: {k: json.loads((f / "result.json").read_text()) for k, f in seeds.items()}
+            for name, seeds in folders.items()}
     first = {name: seeds[0] for name, seeds in runs.items() if 0 in seeds}
     lines, chosen = ["## The decision (docs/protocols.md, by rot90.lab.duel)", ""], {}
     for arm in ARMS:
@@ -117,5 +110,4 @@ def section(groups: tuple, where: Path) -> list[str]:
         d = paired([runs[lstm][k]["test"][key] for k in both], [runs[transformer][k]["test"][key] for k in both])
         said = "tie (under 0.5 BLEU)" if key == "bleu" and abs(d["mean"]) < TIE else verdict(d)
         lines.append(f"| {label} | {', '.join(map(str, both))} | {interval(d)} | {said} |")
-    folders = [[where / name if k == 0 else where / name / f"seed-{k}" for k in both] for name in (lstm, transformer)]
-    return [*lines, "", *_equal_tokens(*folders)]
+    return [*lines, "", *_equal_tokens(*([folders[name][k] for k in both] for name in (lstm, transformer)))]
