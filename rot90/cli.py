@@ -204,7 +204,8 @@ def cmd_translate(args) -> int:
     from .translate import Translator, translate_stream
 
     tr = Translator(args.model, args.device, args.precision)
-    kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch)
+    kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch,
+              **({"stop": args.stop} if args.stop else {}))
     if args.input:
         with open(args.input, "rb") as f:
             translate_stream(tr, f, args.input, **kw)
@@ -228,8 +229,9 @@ def cmd_eval(args) -> int:
     from .translate import evaluate
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
-                 limit=args.limit, device=args.device, nbest=args.nbest, progress=None, precision=args.precision)
-    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']}, alpha {r['alpha']:g}, "
+                 limit=args.limit, device=args.device, nbest=args.nbest, progress=None, precision=args.precision,
+                 **({"stop": args.stop} if args.stop else {}))
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']} ({r['stop']}), alpha {r['alpha']:g}, "
           f"{r['batch']} sentences a batch"
           + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
@@ -296,6 +298,10 @@ SHARED = {
                                               "where the device multiplies it natively, else fp32")),
     "alpha": (("--alpha",), dict(type=float, default=None, help="GNMT length penalty (default: the one chosen on "
                                 "the dev split at the end of training; 0.6 for a model without one)")),
+    "stop": (("--stop",), dict(choices=["k-ended", "best-ended"],  # rot90.models.search.STOPS
+                               help="when a line's beam search is done: k-ended, when beam hypotheses have ended; "
+                                    "best-ended, when the best one has (OpenNMT-py's rule, fewer steps); default: "
+                                    "rot90.translate.STOP")),
 }
 
 
@@ -390,7 +396,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--input", help="a UTF-8 text file (default: stdin)")
     shared(tr, "beam")
     tr.add_argument("--nbest", type=int, default=1, help="hypotheses per line (then: text<TAB>score, blank line)")
-    shared(tr, "alpha")
+    shared(tr, "alpha", "stop")
     tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
     tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
     shared(tr, "device", "precision")
@@ -400,7 +406,7 @@ def build_parser() -> argparse.ArgumentParser:
     shared(ev, "model")
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ev.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
-    shared(ev, "beam", "alpha")
+    shared(ev, "beam", "alpha", "stop")
     ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
     ev.add_argument("--batch", type=int, default=64, help="sentences decoded together (1: one at a time)")
     ev.add_argument("--output", metavar="FILE", help="write the hypotheses here, one per line in the split's "

@@ -28,13 +28,14 @@ from .devices import autocast_dtype, resolve_device, tune_allocator
 from .errors import ArgumentError
 from .export import load_export, record
 from .extras import need
-from .models.search import beam_search
+from .models.search import STOPS, beam_search
 from .runs import RunFolder
 from .tasks.translation import teacher_forced_nll
 
 log = logging.getLogger("rot90")
 DEFAULT_ALPHA = 0.6  # GNMT's length penalty, for an export that carries no α chosen on its dev split
 ALPHAS = (0.6, 1.0, 1.5, 2.0)  # the α that choose_alpha tries
+STOP = "k-ended"  # beam search's stopping rule unless told
 
 
 class Translator:
@@ -107,27 +108,29 @@ class Translator:
         return out
 
     def translate(self, text: str | list[str], beam: int = 5, nbest: int = 1, alpha: float | None = None,
-                  max_ratio: float = 2.0):
+                  max_ratio: float = 2.0, stop: str = STOP):
         """A line -> its translation; a list of lines -> a list of translations. With nbest > 1, each line's
         n best (text, score) pairs instead, best first (score: log-probability with the GNMT length penalty).
-        alpha: the length penalty; None: the one chosen on the dev split when the model was trained (self.alpha)."""
+        alpha: the length penalty; None: the one chosen on the dev split when the model was trained (self.alpha).
+        stop: when a line's search is done, "k-ended" or "best-ended" (rot90.models.search)."""
         lines = [text] if isinstance(text, str) else list(text)
         if not all(isinstance(line, str) for line in lines):
             raise ArgumentError(f"translate: a string or a list of strings, got {type(text).__name__}")
         hyps = self.translate_lines([line.strip() for line in lines], warn=False, beam=beam, nbest=nbest,
-                                    alpha=alpha, max_ratio=max_ratio)
+                                    alpha=alpha, max_ratio=max_ratio, stop=stop)
         out = [h[0][0] for h in hyps] if nbest == 1 else hyps
         return out[0] if isinstance(text, str) else out
 
     @torch.no_grad()
     def translate_ids(self, ids: list[list[int]], beam: int = 5, nbest: int = 1, alpha: float | None = None,
-                      max_ratio: float = 2.0) -> list[list[tuple[str, float]]]:
+                      max_ratio: float = 2.0, stop: str = STOP) -> list[list[tuple[str, float]]]:
         """Token lists in, n-best (text, score) lists out, in the same order; empty input -> [("", 0)]."""
         alpha = self.alpha if alpha is None else alpha
         if not (beam >= 1 and 1 <= nbest <= beam and math.isfinite(alpha) and alpha >= 0
-                and math.isfinite(max_ratio) and max_ratio > 0):
-            raise ArgumentError(f"translate: need beam >= 1, 1 <= nbest <= beam, finite alpha >= 0 and max_ratio > "
-                                f"0; got beam={beam}, nbest={nbest}, alpha={alpha}, max_ratio={max_ratio}")
+                and math.isfinite(max_ratio) and max_ratio > 0 and stop in STOPS):
+            raise ArgumentError(f"translate: need beam >= 1, 1 <= nbest <= beam, finite alpha >= 0, max_ratio > 0 "
+                                f"and stop one of {', '.join(STOPS)}; got beam={beam}, nbest={nbest}, alpha={alpha}, "
+                                f"max_ratio={max_ratio}, stop={stop!r}")
         out: list = [[("", 0.0)] for _ in ids]
         todo = sorted((i for i, x in enumerate(ids) if x), key=lambda i: len(ids[i]))
         if not todo:
@@ -137,7 +140,8 @@ class Translator:
             src[row, : len(ids[i])] = torch.tensor(ids[i])
         src, src_len = src.to(self.device), torch.tensor([len(ids[i]) for i in todo], device=self.device)
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
-            hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest)
+            hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest,
+                               stop=stop)
         for row, i in enumerate(todo):
             out[i] = [(self.tokenizer.decode(seq), score) for seq, score in hyps[row]]
         return out
@@ -205,7 +209,7 @@ def split_pairs(tr: Translator, split: str, data: str | None = None) -> list[tup
 
 def decode(tr: Translator, sources: list[str], batch: int = 64, progress: bool | None = False, **kw) -> list:
     """Every source's n best (text, score) pairs, in order, decoded in batches of like lengths (which pad and
-    wait least); kw: translate_ids' beam, nbest, alpha, max_ratio."""
+    wait least); kw: translate_ids' beam, nbest, alpha, max_ratio, stop."""
     tqdm = need("tqdm", "train").tqdm
     best: list = [[("", 0.0)]] * len(sources)
     order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
@@ -223,7 +227,7 @@ def decode(tr: Translator, sources: list[str], batch: int = 64, progress: bool |
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
              alpha: float | None = None, batch: int = 64, limit: int = 0, device: str = "auto", nbest: int = 1,
-             progress: bool | None = False, precision: str = "fp32") -> dict:
+             progress: bool | None = False, precision: str = "fp32", stop: str = STOP) -> dict:
     """BLEU and chrF (sacrebleu, with signatures) of the best hypotheses, their length against the references',
     perplexity, and decoding speed on a split. The result's "hypotheses" holds every line's n best (text,
     score) pairs, in the split's order. alpha: None, the model's (Translator.alpha). progress: a progress bar
@@ -233,7 +237,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs = split_pairs(tr, split, data)
     pairs = pairs[:limit] if limit else pairs
     start = time.perf_counter()
-    best = decode(tr, [s for s, _ in pairs], batch, progress, beam=beam, alpha=alpha, nbest=nbest)
+    best = decode(tr, [s for s, _ in pairs], batch, progress, beam=beam, alpha=alpha, nbest=nbest, stop=stop)
     seconds = time.perf_counter() - start
     hyps, refs = [h[0][0] for h in best], [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
@@ -242,7 +246,7 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs_ids = [(tr.tokenizer.encode(s)[: tr.max_len], tr.tokenizer.encode(t)[: tr.max_len]) for s, t in pairs]
     nll, n = teacher_forced_nll(tr.model, pairs_ids, batch)
     return {"split": split, "sentences": len(pairs), "beam": beam, "alpha": tr.alpha if alpha is None else alpha,
-            "batch": batch, "device": str(tr.device), "sources_split": tr.split,
+            "stop": stop, "batch": batch, "device": str(tr.device), "sources_split": tr.split,
             "bleu": bleu_score.score, "bleu_signature": str(bleu.get_signature()),
             "length_ratio": bleu_score.sys_len / max(bleu_score.ref_len, 1),  # hypothesis / reference words
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),

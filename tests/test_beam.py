@@ -146,6 +146,49 @@ def test_no_hypothesis_goes_on_past_its_end(beam):
                                           rel=TOL)
 
 
+class Chains(Chain):
+    """A random first-order chain over V tokens for each sentence (its state's rows name the sentence), counting the
+    hypothesis rows it is asked to step: the work a stopping rule saves."""
+
+    def __init__(self, sentences: int, V: int, seed: int):
+        g = torch.Generator().manual_seed(seed)
+        self.logits = (2 * torch.randn(sentences, V, V, generator=g, dtype=torch.float64)).log_softmax(-1)
+        self.logits[..., [0, BOS]] = -30.0  # PAD and BOS are never written
+        self.rows = 0
+
+    def step(self, tokens, state):
+        self.rows += len(tokens)
+        return self.logits[state.rows, tokens], state
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_best_ended_finds_the_best_of_k_ended_in_fewer_steps_without_a_length_penalty(seed):
+    """With alpha = 0 a hypothesis's score only falls as it grows, so once a step's best candidate ends nothing
+    still searching can beat it: OpenNMT-py's rule returns k-ended's best and steps fewer hypothesis rows."""
+    src, src_len = torch.full((8, 3), 5, dtype=torch.long), torch.full((8,), 3, dtype=torch.long)
+    found = {}
+    for stop in ("k-ended", "best-ended"):
+        model = Chains(8, V=9, seed=seed)
+        found[stop] = beam_search(model, src, src_len, beam=4, alpha=0.0, max_ratio=2.0, stop=stop), model.rows
+    (k_hyps, k_rows), (best_hyps, best_rows) = found["k-ended"], found["best-ended"]
+    assert [h[0][0] for h in best_hyps] == [h[0][0] for h in k_hyps]
+    assert [h[0][1] for h in best_hyps] == pytest.approx([h[0][1] for h in k_hyps], rel=TOL)
+    assert best_rows < k_rows, (best_rows, k_rows)
+
+
+@pytest.mark.parametrize("alpha", [0.6, 2.0])
+def test_best_ended_scores_what_it_returns_as_k_ended_does(alpha):
+    (hyps,) = beam_search(Chain(), torch.full((1, 1), 5, dtype=torch.long), torch.ones(1, dtype=torch.long), beam=3,
+                          alpha=alpha, max_ratio=0.0, nbest=2, stop="best-ended")
+    assert len(hyps) == 2 and hyps[0][1] >= hyps[1][1]
+    for seq, score in hyps:
+        cut = len(seq) == 10
+        assert score == pytest.approx(logprob(tuple(seq), eos=not cut) / length_penalty(len(seq) + 1, alpha),
+                                      rel=TOL)
+    with pytest.raises(ValueError, match="stop='first'"):
+        beam_search(Chain(), torch.full((1, 1), 5, dtype=torch.long), torch.ones(1, dtype=torch.long), stop="first")
+
+
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 @pytest.mark.parametrize("N,V,k", [(0, 8, 3), (1, 1, 1), (7, 5, 5), (3, 64, 10), (5, 65, 10), (163, 8000, 10)])
 def test_compiled_top_log_probs_are_the_reference(dtype, N, V, k):

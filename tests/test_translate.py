@@ -48,6 +48,9 @@ def test_the_python_api(run):
         tr.translate("forty-two", beam=2, nbest=3)
     with pytest.raises(ValueError, match="a string or a list of strings"):
         tr.translate([1, 2])
+    assert isinstance(tr.translate("forty-two", beam=3, stop="best-ended"), str)
+    with pytest.raises(ValueError, match="stop one of k-ended, best-ended; .* stop='soon'"):
+        tr.translate("forty-two", stop="soon")
 
 
 def test_translate_lines_empty_and_over_long(run, capsys, caplog):
@@ -91,6 +94,15 @@ def test_eval_reports_bleu_chrf_with_signatures(run, capsys):
     assert main(["eval", "--model", str(run), "--split", "dev", "--beam", "2"]) == 0
     out = capsys.readouterr().out
     assert "BLEU" in out and "nrefs:1|case:mixed" in out and "chrF" in out and "sentences/s" in out
+    assert main(["eval", "--model", str(run), "--split", "dev", "--beam", "2", "--stop", "best-ended"]) == 0
+    assert "beam 2 (best-ended)" in capsys.readouterr().out
+
+
+def test_the_commands_offer_every_stopping_rule():
+    from rot90.cli import SHARED
+    from rot90.models.search import STOPS
+
+    assert tuple(SHARED["stop"][1]["choices"]) == STOPS
 
 
 def _export_copy(run, tmp_path):

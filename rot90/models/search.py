@@ -8,8 +8,11 @@
 Beam search keeps K hypotheses per sentence, all sentences of a batch in one state of B*K hypothesis rows.
 At each step the 2K best continuations are looked at: those ending in EOS are finished and
 scored with GNMT's length penalty, score / ((5 + |Y|) / 6) ** alpha (Wu et al. 2016); the K
-best others go on. A sentence is done when it has K finished hypotheses; every sentence stops
-at max_len = max_ratio * source length + 10. With K = 1 this is greedy decoding.
+best others go on. When a sentence is done is the stopping rule: "k-ended", when K of its hypotheses
+have ended (fairseq's and Marian's rule), or "best-ended", as soon as the best candidate of a step ends
+(OpenNMT-py's rule: no live hypothesis then has a higher log-probability, though with alpha > 0 a longer
+one could still score higher once normalised; it decodes fewer steps). Every sentence stops at max_len =
+max_ratio * source length + 10. With K = 1 this is greedy decoding.
 """
 
 from __future__ import annotations
@@ -101,13 +104,18 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha
 
 
+STOPS = ("k-ended", "best-ended")  # when a sentence's search is done (module docstring)
+
+
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float = 0.6, max_ratio: float = 2.0,
-                nbest: int = 1) -> list[list[tuple[list[int], float]]]:
+                nbest: int = 1, stop: str = "k-ended") -> list[list[tuple[list[int], float]]]:
     """For each sentence, the nbest (tokens without BOS/EOS, normalised log-probability), best first."""
     B, K = src.shape[0], beam
     if nbest > K:
         raise ValueError(f"nbest={nbest} is more than the beam of {K}")
+    if stop not in STOPS:
+        raise ValueError(f"stop={stop!r}: one of {', '.join(STOPS)}")
     state = model.encode(src, src_len).beams(K)
     limit = _limit(src_len, max_ratio).tolist()
     scores = torch.full((B, K), float("-inf"), device=src.device)
@@ -128,18 +136,20 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
         origin, word = top // C, best_word.view(B, K * C).gather(1, top)
         # Candidates that end here (EOS, or the length limit) cannot go on; those among the K best are finished,
         # the others dropped. (A sentence's K hypotheses have at most K EOS candidates, so K others go on.)
-        stop = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)  # (B, 2K)
-        ends = stop.clone()
+        ending = ((word == EOS) | (t + 1 >= limit_t)[:, None]) & torch.isfinite(top_scores)  # (B, 2K)
+        ends = ending.clone()
         ends[:, K:] = False
         for b, j in ends.nonzero().tolist():
             seq = history[b, origin[b, j]].tolist() + ([] if word[b, j] == EOS else [int(word[b, j])])
             finished[int(ids[b])].append((seq, top_scores[b, j].item() / length_penalty(len(seq) + 1, alpha)))
         # The K best candidates that do not end go on.
-        order = (stop.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
-        next_scores = top_scores.gather(1, order).masked_fill(stop.gather(1, order), float("-inf"))
+        order = (ending.long() * 2 * K + positions[: top.shape[1]]).argsort(1)[:, :K]
+        next_scores = top_scores.gather(1, order).masked_fill(ending.gather(1, order), float("-inf"))
         next_origin, next_word = origin.gather(1, order), word.gather(1, order)
         counts = torch.tensor([len(finished[i]) for i in ids.tolist()], device=src.device)
         done = (counts >= K) | (t + 1 >= limit_t) | ~torch.isfinite(next_scores).any(1)
+        if stop == "best-ended":  # top_scores is sorted: column 0 is the step's best candidate
+            done |= ends[:, 0] & (counts >= nbest)
         keep = (~done).nonzero().squeeze(1)  # (B',) the sentences still searching
         if len(keep) == 0:
             break
