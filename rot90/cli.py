@@ -205,12 +205,13 @@ def cmd_translate(args) -> int:
 
     tr = Translator(args.model, args.device, args.precision)
     kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch,
-              **({"stop": args.stop} if args.stop else {}))
+              buffer=args.buffer, **({"stop": args.stop} if args.stop else {}))
     if args.input:
         with open(args.input, "rb") as f:
             translate_stream(tr, f, args.input, **kw)
     else:  # a person typing at a terminal gets each line's translation as soon as the line is typed
-        translate_stream(tr, sys.stdin.buffer, "stdin", **{**kw, "batch": 1 if sys.stdin.isatty() else args.batch})
+        translate_stream(tr, sys.stdin.buffer, "stdin", **{**kw, **({"batch": 1, "buffer": 1} if sys.stdin.isatty()
+                                                                   else {})})
     return 0
 
 
@@ -399,6 +400,8 @@ def build_parser() -> argparse.ArgumentParser:
     shared(tr, "alpha", "stop")
     tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
     tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
+    tr.add_argument("--buffer", type=int, default=0, help="lines read ahead and decoded in order of length, "
+                    "written back in input order (default: 16 batches; 1 at a terminal)")
     shared(tr, "device", "precision")
     tr.set_defaults(func=cmd_translate)
 
@@ -534,7 +537,7 @@ _finite = math.isfinite
 NUMBERS = {
     **{k: (lambda v: v >= 1, ">= 1") for k in ("beam", "nbest", "batch", "width", "repeats", "lengths",
                                                 "last")},
-    **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed", "tokens", "top_k")},
+    **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed", "tokens", "top_k", "buffer")},
     "temperature": (lambda v: _finite(v) and v > 0, "finite and > 0"),
     "alpha": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),
     "max_ratio": (lambda v: _finite(v) and v > 0, "finite and > 0"),

@@ -7,8 +7,8 @@ Input is read as UTF-8 (a line that is not gets one error naming it); an empty l
 empty line; a source longer than the model was trained on (data.max_len tokens) is split at
 sentence ends (then clause marks, then words) into pieces that fit, each translated, joined in
 order, with a warning naming the line: the whole line is translated, none of it lost. Lines are
-decoded in batches sorted by length and written back in their original order, a batch at a
-time, so output streams.
+read ahead (16 batches), decoded in batches of like lengths and written back in their original
+order; at a terminal, each line as soon as it is typed.
 """
 
 from __future__ import annotations
@@ -162,13 +162,32 @@ def read_utf8_lines(stream, name: str):
             raise DataError(f"{name}:{n}: not UTF-8") from None
 
 
-def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: int = 64, **kw) -> int:
-    lines, count = [], 0
+def in_length_order(tr: Translator, lines: list[str], batch: int, where: list[str] | None = None, warn: bool = True,
+                    done=lambda n: None, **kw) -> list:
+    """Every line's n best (text, score) pairs, in order, decoded `batch` at a time in order of length (lines of
+    like lengths pad least, and a batch's step count is its longest line's); done(n) after each batch."""
+    best: list = [None] * len(lines)
+    order = sorted(range(len(lines)), key=lambda i: len(lines[i]))
+    for i in range(0, len(order), batch):
+        chunk = order[i:i + batch]
+        for j, h in zip(chunk, tr.translate_lines([lines[j] for j in chunk], [where[j] for j in chunk]
+                                                  if where else None, warn=warn, **kw)):
+            best[j] = h
+        done(len(chunk))
+    return best
+
+
+def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: int = 64, buffer: int = 0,
+                     **kw) -> int:
+    """Translate a stream's lines into out, in order. `buffer` lines (default: 16 batches) are read ahead and
+    decoded in order of length, as Marian's maxi-batches and OpenNMT-py's buckets are; buffer=1 writes each line's
+    translation as soon as it is read (a person at a terminal)."""
+    lines, count, buffer = [], 0, buffer or 16 * batch
 
     def flush():
         if not lines:
             return
-        for hyps in tr.translate_lines([text for _, text in lines], [f"{name}:{n}" for n, _ in lines], **kw):
+        for hyps in in_length_order(tr, [text for _, text in lines], batch, [f"{name}:{n}" for n, _ in lines], **kw):
             out.write("\n".join(h for h, _ in hyps) + "\n" if kw.get("nbest", 1) == 1 else
                       "".join(f"{h}\t{s:.4f}\n" for h, s in hyps) + "\n")
         out.flush()
@@ -177,7 +196,7 @@ def translate_stream(tr: Translator, stream, name: str, out=sys.stdout, batch: i
         for n, text in enumerate(read_utf8_lines(stream, name), 1):
             lines.append((n, text.strip()))
             count += 1
-            if len(lines) == batch:
+            if len(lines) == buffer:
                 flush()
                 lines = []
     except DataError:
@@ -208,20 +227,12 @@ def split_pairs(tr: Translator, split: str, data: str | None = None) -> list[tup
 
 
 def decode(tr: Translator, sources: list[str], batch: int = 64, progress: bool | None = False, **kw) -> list:
-    """Every source's n best (text, score) pairs, in order, decoded in batches of like lengths (which pad and
-    wait least); kw: translate_ids' beam, nbest, alpha, max_ratio, stop."""
+    """Every source's n best (text, score) pairs, in order (in_length_order, with a progress bar); kw:
+    translate_ids' beam, nbest, alpha, max_ratio, stop."""
     tqdm = need("tqdm", "train").tqdm
-    best: list = [[("", 0.0)]] * len(sources)
-    order = sorted(range(len(sources)), key=lambda i: len(sources[i]))
-    bar = tqdm(total=len(order), unit="sentence", disable=None if progress is None else not progress,
-               dynamic_ncols=True, leave=False)
-    for i in range(0, len(order), batch):
-        chunk = order[i:i + batch]
-        for j, h in zip(chunk, tr.translate_lines([sources[j] for j in chunk], warn=False, **kw)):
-            best[j] = h
-        bar.update(len(chunk))
-    bar.close()
-    return best
+    with tqdm(total=len(sources), unit="sentence", disable=None if progress is None else not progress,
+              dynamic_ncols=True, leave=False) as bar:
+        return in_length_order(tr, sources, batch, warn=False, done=bar.update, **kw)
 
 
 @torch.no_grad()

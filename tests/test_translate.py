@@ -64,6 +64,23 @@ def test_translate_lines_empty_and_over_long(run, capsys, caplog):
     assert "warning: stdin:3:" in err and "over the 20 the model was trained on: translated in" in err
 
 
+def test_read_ahead_lines_are_decoded_by_length_and_written_in_input_order(run, monkeypatch):
+    tr = Translator(run)
+    lines = ["one hundred and one", "five", "", "forty-two thousand and seven", "seven", "twelve", "ninety"]
+    batches = []
+    decode = tr.translate_ids
+    monkeypatch.setattr(tr, "translate_ids", lambda ids, **kw: batches.append(ids) or decode(ids, **kw))
+    out = io.StringIO()
+    data = "".join(f"{line}\n" for line in lines).encode()
+    assert translate_stream(tr, io.BytesIO(data), "f", out=out, batch=2, beam=3) == len(lines)
+    assert [len(b) for b in batches] == [2, 2, 2, 1]  # one buffer of 7 lines, shortest first
+    assert [len(tr.tokenizer.encode(line)) for line in ("", "five")] == [len(x) for x in batches[0]]
+    assert out.getvalue().split("\n")[:-1] == [tr.translate(line, beam=3) for line in lines]
+    batches.clear()
+    translate_stream(tr, io.BytesIO(data), "f", out=io.StringIO(), batch=2, buffer=3, beam=3)
+    assert [len(b) for b in batches] == [2, 1, 2, 1, 1]  # buffers of 3, 3, 1 lines
+
+
 def test_a_line_three_times_the_training_length_is_translated_whole(run):
     """Its last words are translated: the line is split at sentence ends, each piece translated, joined in order."""
     tr = Translator(run)
