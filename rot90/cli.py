@@ -190,6 +190,15 @@ def cmd_average(args) -> int:
     return 0
 
 
+def cmd_shortlist(args) -> int:
+    from .translate import make_shortlist
+
+    r = make_shortlist(args.run, args.data, args.best, args.frequent)
+    print(f"wrote {r['path']}: each source token's {r['best']} likeliest partners and the {r['frequent']} most "
+          f"frequent target tokens, from {r['pairs']:,} training pairs (rot90 translate --shortlist uses it)")
+    return 0
+
+
 def cmd_plot(args) -> int:
     from pathlib import Path
 
@@ -205,7 +214,8 @@ def cmd_translate(args) -> int:
 
     tr = Translator(args.model, args.device, args.precision)
     kw = dict(beam=args.beam, nbest=args.nbest, alpha=args.alpha, max_ratio=args.max_ratio, batch=args.batch,
-              buffer=args.buffer, **({"stop": args.stop} if args.stop else {}))
+              buffer=args.buffer, **({"stop": args.stop} if args.stop else {}),
+              **({"shortlist": args.shortlist} if args.shortlist is not None else {}))
     if args.input:
         with open(args.input, "rb") as f:
             translate_stream(tr, f, args.input, **kw)
@@ -231,8 +241,10 @@ def cmd_eval(args) -> int:
 
     r = evaluate(args.model, args.split, args.data, beam=args.beam, alpha=args.alpha, batch=args.batch,
                  limit=args.limit, device=args.device, nbest=args.nbest, progress=None, precision=args.precision,
-                 **({"stop": args.stop} if args.stop else {}))
-    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']} ({r['stop']}), alpha {r['alpha']:g}, "
+                 **({"stop": args.stop} if args.stop else {}),
+                 **({"shortlist": args.shortlist} if args.shortlist is not None else {}))
+    print(f"{r['split']}: {r['sentences']} sentences, beam {r['beam']} ({r['stop']}"
+          f"{', shortlist' if r['shortlist'] else ''}), alpha {r['alpha']:g}, "
           f"{r['batch']} sentences a batch"
           + (f" ({r['sources_split']} sources over the model's max_len, translated in pieces)" if r["sources_split"]
              else ""))
@@ -302,7 +314,11 @@ SHARED = {
     "stop": (("--stop",), dict(choices=["k-ended", "best-ended"],  # rot90.models.search.STOPS
                                help="when a line's beam search is done: k-ended, when beam hypotheses have ended; "
                                     "best-ended, when the best one has (OpenNMT-py's rule, fewer steps); default: "
-                                    "rot90.translate.STOP")),
+                                    "k-ended")),
+    "shortlist": (("--shortlist",), dict(action=argparse.BooleanOptionalAction, default=None,
+                                         help="score only the target tokens the model's lexical shortlist gives the "
+                                              "sources (training or rot90 shortlist makes it; faster); default: "
+                                              "on where the model has one")),
 }
 
 
@@ -397,7 +413,7 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--input", help="a UTF-8 text file (default: stdin)")
     shared(tr, "beam")
     tr.add_argument("--nbest", type=int, default=1, help="hypotheses per line (then: text<TAB>score, blank line)")
-    shared(tr, "alpha", "stop")
+    shared(tr, "alpha", "stop", "shortlist")
     tr.add_argument("--max-ratio", type=float, default=2.0, help="output tokens at most ratio * source + 10")
     tr.add_argument("--batch", type=int, default=64, help="lines decoded together")
     tr.add_argument("--buffer", type=int, default=0, help="lines read ahead and decoded in order of length, "
@@ -409,7 +425,7 @@ def build_parser() -> argparse.ArgumentParser:
     shared(ev, "model")
     ev.add_argument("--split", default="test", choices=["train", "dev", "test"])
     ev.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
-    shared(ev, "beam", "alpha", "stop")
+    shared(ev, "beam", "alpha", "stop", "shortlist")
     ev.add_argument("--limit", type=int, default=0, help="only the first N sentences of the split")
     ev.add_argument("--batch", type=int, default=64, help="sentences decoded together (1: one at a time)")
     ev.add_argument("--output", metavar="FILE", help="write the hypotheses here, one per line in the split's "
@@ -434,6 +450,15 @@ def build_parser() -> argparse.ArgumentParser:
     av.add_argument("--last", type=int, required=True, metavar="N", help="how many of the newest checkpoints")
     av.add_argument("--out", help="the export folder (default RUN/export-avgN)")
     av.set_defaults(func=cmd_average)
+
+    sl = sub.add_parser("shortlist", help="a translation model's lexical shortlist: decoding scores only the "
+                                          "target tokens its sources may need (translate --shortlist)")
+    sl.add_argument("run", help="a run folder of rot90 train, or its export/")
+    sl.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
+    sl.add_argument("--best", type=int, default=100, help="partners kept per source token, ranked by Dice "
+                    "coefficient over the training pairs (Marian's default: 100)")
+    sl.add_argument("--frequent", type=int, default=100, help="the most frequent target tokens, always kept")
+    sl.set_defaults(func=cmd_shortlist)
 
     pl = sub.add_parser("plot", help="loss curves of a run as PNG")
     pl.add_argument("run", help="a run folder (with metrics.jsonl)")
@@ -490,6 +515,7 @@ EXAMPLES = {
                   "rot90 translate --model runs/fr --input in.en --beam 5 --nbest 3 > out.fr"],
     "eval": ["rot90 eval --model runs/fr --split test --output hyps.fr --json result.json"],
     "average": ["rot90 average runs/fr --last 3"],
+    "shortlist": ["rot90 shortlist runs/fr", "rot90 translate --model runs/fr --shortlist --input in.en > out.fr"],
     "sample": ["rot90 sample --model runs/shakespeare --prompt 'ROMEO:' --tokens 300 --temperature 0.8 --top-k 20"],
     "plot": ["rot90 plot runs/fr"],
     "data build": ["rot90 data build translation --lang fr", "rot90 data build text --corpus shakespeare"],
@@ -536,7 +562,7 @@ _finite = math.isfinite
 # Every number a command takes, checked before the command does anything: flag -> (test, what it must be).
 NUMBERS = {
     **{k: (lambda v: v >= 1, ">= 1") for k in ("beam", "nbest", "batch", "width", "repeats", "lengths",
-                                                "last")},
+                                                "last", "best", "frequent")},
     **{k: (lambda v: v >= 0, ">= 0") for k in ("limit", "warmup", "seed", "tokens", "top_k", "buffer")},
     "temperature": (lambda v: _finite(v) and v > 0, "finite and > 0"),
     "alpha": (lambda v: _finite(v) and v >= 0, "finite and >= 0"),

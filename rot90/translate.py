@@ -21,21 +21,28 @@ import time
 from pathlib import Path
 
 import torch
+from torch import Tensor
 
 from .data.io import DataError, corpus_files, corpus_split
+from .data.shortlist import BEST, FREQUENT, build, candidates
 from .data.tokenize import SentencePiece, check_hash
 from .devices import autocast_dtype, resolve_device, tune_allocator
 from .errors import ArgumentError
 from .export import load_export, record
 from .extras import need
+from .files import atomic_write
 from .models.search import STOPS, beam_search
 from .runs import RunFolder
 from .tasks.translation import teacher_forced_nll
+from .tokens import EOS, PAD
 
 log = logging.getLogger("rot90")
+SHORTLIST_FILE = "shortlist.safetensors"
 DEFAULT_ALPHA = 0.6  # GNMT's length penalty, for an export that carries no α chosen on its dev split
 ALPHAS = (0.6, 1.0, 1.5, 2.0)  # the α that choose_alpha tries
 STOP = "k-ended"  # beam search's stopping rule unless told
+SHORTLIST = True  # a model's lexical shortlist (rot90 shortlist; training makes it) restricts its output layer
+# unless told otherwise: adopted 2026-12-05 by its rule in docs/protocols.md (no worse by 0.2 BLEU or chrF, faster)
 
 
 class Translator:
@@ -75,6 +82,7 @@ class Translator:
         except (KeyError, TypeError) as e:
             raise DataError(f"{export / 'config.json'}: not a rot90 translation export (no {e})") from None
         self.split = 0  # lines longer than max_len, translated in pieces so far
+        self.shortlist = load_shortlist(export, self.device)  # (table (V, best), frequent (F,)), or None
 
     def pieces(self, line: str, where: str = "", warn: bool = True) -> list[list[int]]:
         """Token ids of line in pieces of at most max_len tokens: split at sentence ends, then clause marks,
@@ -108,22 +116,25 @@ class Translator:
         return out
 
     def translate(self, text: str | list[str], beam: int = 5, nbest: int = 1, alpha: float | None = None,
-                  max_ratio: float = 2.0, stop: str = STOP):
+                  max_ratio: float = 2.0, stop: str = STOP, shortlist: bool = SHORTLIST):
         """A line -> its translation; a list of lines -> a list of translations. With nbest > 1, each line's
         n best (text, score) pairs instead, best first (score: log-probability with the GNMT length penalty).
         alpha: the length penalty; None: the one chosen on the dev split when the model was trained (self.alpha).
-        stop: when a line's search is done, "k-ended" or "best-ended" (rot90.models.search)."""
+        stop: when a line's search is done, "k-ended" or "best-ended" (rot90.models.search).
+        shortlist: score only the target tokens the model's lexical shortlist gives the sources (`rot90 shortlist`
+        made one; rot90.data.shortlist), faster; without one, every token."""
         lines = [text] if isinstance(text, str) else list(text)
         if not all(isinstance(line, str) for line in lines):
             raise ArgumentError(f"translate: a string or a list of strings, got {type(text).__name__}")
         hyps = self.translate_lines([line.strip() for line in lines], warn=False, beam=beam, nbest=nbest,
-                                    alpha=alpha, max_ratio=max_ratio, stop=stop)
+                                    alpha=alpha, max_ratio=max_ratio, stop=stop, shortlist=shortlist)
         out = [h[0][0] for h in hyps] if nbest == 1 else hyps
         return out[0] if isinstance(text, str) else out
 
     @torch.no_grad()
     def translate_ids(self, ids: list[list[int]], beam: int = 5, nbest: int = 1, alpha: float | None = None,
-                      max_ratio: float = 2.0, stop: str = STOP) -> list[list[tuple[str, float]]]:
+                      max_ratio: float = 2.0, stop: str = STOP,
+                      shortlist: bool = SHORTLIST) -> list[list[tuple[str, float]]]:
         """Token lists in, n-best (text, score) lists out, in the same order; empty input -> [("", 0)]."""
         alpha = self.alpha if alpha is None else alpha
         if not (beam >= 1 and 1 <= nbest <= beam and math.isfinite(alpha) and alpha >= 0
@@ -139,12 +150,41 @@ class Translator:
         for row, i in enumerate(todo):
             src[row, : len(ids[i])] = torch.tensor(ids[i])
         src, src_len = src.to(self.device), torch.tensor([len(ids[i]) for i in todo], device=self.device)
+        vocab = None
+        if shortlist and self.shortlist is not None:
+            vocab = candidates(*self.shortlist, src[src != PAD], always=(EOS,))
         with torch.autocast(self.device.type, dtype=self.amp or torch.float32, enabled=self.amp is not None):
             hyps = beam_search(self.model, src, src_len, beam=beam, alpha=alpha, max_ratio=max_ratio, nbest=nbest,
-                               stop=stop)
+                               stop=stop, vocab=vocab)
         for row, i in enumerate(todo):
             out[i] = [(self.tokenizer.decode(seq), score) for seq, score in hyps[row]]
         return out
+
+
+def load_shortlist(export: Path, device: torch.device) -> tuple[Tensor, Tensor] | None:
+    """export/shortlist.safetensors (rot90 shortlist wrote it): (table, frequent) on device; None if absent."""
+    path = export / SHORTLIST_FILE
+    if not path.exists():
+        return None
+    try:
+        got = need("safetensors.torch", "train").load_file(path, device=str(device))
+        return got["table"].long(), got["frequent"].long()
+    except Exception as e:  # noqa: BLE001 - safetensors raises its own error type for a damaged file
+        raise DataError(f"{path}: not a rot90 shortlist ({str(e).splitlines()[0][:120] if str(e) else e!r}); "
+                        f"make it again with rot90 shortlist") from None
+
+
+def make_shortlist(folder: str | Path, data: str | None = None, best: int = BEST,
+                   frequent: int = FREQUENT) -> dict:
+    """Build the model's lexical shortlist from its training pairs (rot90.data.shortlist) into
+    export/shortlist.safetensors, atomically; what it holds."""
+    tr = Translator(folder, "cpu")
+    pairs = [(tr.tokenizer.encode(a), tr.tokenizer.encode(b)) for a, b in split_pairs(tr, "train", data)]
+    table, top = build(pairs, tr.model.out.out_features, best, frequent)
+    save = need("safetensors.torch", "train").save_file
+    path = RunFolder.exported(folder) / SHORTLIST_FILE
+    atomic_write(path, lambda f: save({"table": table.to(torch.int32), "frequent": top.to(torch.int32)}, f.name))
+    return {"path": path, "pairs": len(pairs), "best": best, "frequent": frequent}
 
 
 MAX_LINE = 1 << 20  # bytes: a line longer than this is refused, not read into memory without end (/dev/zero)
@@ -228,7 +268,7 @@ def split_pairs(tr: Translator, split: str, data: str | None = None) -> list[tup
 
 def decode(tr: Translator, sources: list[str], batch: int = 64, progress: bool | None = False, **kw) -> list:
     """Every source's n best (text, score) pairs, in order (in_length_order, with a progress bar); kw:
-    translate_ids' beam, nbest, alpha, max_ratio, stop."""
+    translate_ids' beam, nbest, alpha, max_ratio, stop, shortlist."""
     tqdm = need("tqdm", "train").tqdm
     with tqdm(total=len(sources), unit="sentence", disable=None if progress is None else not progress,
               dynamic_ncols=True, leave=False) as bar:
@@ -238,7 +278,8 @@ def decode(tr: Translator, sources: list[str], batch: int = 64, progress: bool |
 @torch.no_grad()
 def evaluate(folder: str | Path, split: str = "test", data: str | None = None, beam: int = 5,
              alpha: float | None = None, batch: int = 64, limit: int = 0, device: str = "auto", nbest: int = 1,
-             progress: bool | None = False, precision: str = "fp32", stop: str = STOP) -> dict:
+             progress: bool | None = False, precision: str = "fp32", stop: str = STOP,
+             shortlist: bool = SHORTLIST) -> dict:
     """BLEU and chrF (sacrebleu, with signatures) of the best hypotheses, their length against the references',
     perplexity, and decoding speed on a split. The result's "hypotheses" holds every line's n best (text,
     score) pairs, in the split's order. alpha: None, the model's (Translator.alpha). progress: a progress bar
@@ -248,7 +289,8 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs = split_pairs(tr, split, data)
     pairs = pairs[:limit] if limit else pairs
     start = time.perf_counter()
-    best = decode(tr, [s for s, _ in pairs], batch, progress, beam=beam, alpha=alpha, nbest=nbest, stop=stop)
+    best = decode(tr, [s for s, _ in pairs], batch, progress, beam=beam, alpha=alpha, nbest=nbest, stop=stop,
+                  shortlist=shortlist)
     seconds = time.perf_counter() - start
     hyps, refs = [h[0][0] for h in best], [t for _, t in pairs]
     bleu, chrf = sacrebleu.BLEU(), sacrebleu.CHRF()
@@ -257,7 +299,8 @@ def evaluate(folder: str | Path, split: str = "test", data: str | None = None, b
     pairs_ids = [(tr.tokenizer.encode(s)[: tr.max_len], tr.tokenizer.encode(t)[: tr.max_len]) for s, t in pairs]
     nll, n = teacher_forced_nll(tr.model, pairs_ids, batch)
     return {"split": split, "sentences": len(pairs), "beam": beam, "alpha": tr.alpha if alpha is None else alpha,
-            "stop": stop, "batch": batch, "device": str(tr.device), "sources_split": tr.split,
+            "stop": stop, "shortlist": shortlist and tr.shortlist is not None, "batch": batch,
+            "device": str(tr.device), "sources_split": tr.split,
             "bleu": bleu_score.score, "bleu_signature": str(bleu.get_signature()),
             "length_ratio": bleu_score.sys_len / max(bleu_score.ref_len, 1),  # hypothesis / reference words
             "chrf": chrf.corpus_score(hyps, [refs]).score, "chrf_signature": str(chrf.get_signature()),

@@ -201,3 +201,25 @@ def test_a_transformer_is_tied_as_its_config_says_and_its_export_loads(tmp_path,
     assert (back.out.weight is back.tgt_embed.weight) == tie
     src, src_len, tgt_in = batch()
     assert torch.equal(back(src, src_len, tgt_in.clamp(max=10)), m(src, src_len, tgt_in.clamp(max=10)))
+
+
+@pytest.mark.parametrize("name", ["gnmt", "feeding", "transformer"])
+def test_a_shortlisted_step_is_the_full_steps_columns_and_covering_every_token_changes_nothing(name):
+    """search.restrict's output layer (the fast path of a shortlist) against the full layer's columns, and beam
+    search over a shortlist of every target token against beam search without one (the reference)."""
+    from rot90.models.search import restrict
+
+    m, (src, src_len, _) = model(name), batch()
+    vocab = torch.tensor([2, 4, 5, 9, 12])  # EOS and a few others
+    state = m.encode(src, src_len)
+    tokens = torch.tensor([1, 4, 7, 2])
+    full, _ = m.step(tokens, state)
+    part, _ = m.step(tokens, state, restrict(m.out, vocab))
+    assert_close(part, full[:, vocab], chain=1, what="shortlisted logits")
+    every = torch.arange(13)
+    assert beam_search(m, src, src_len, beam=3, nbest=2, vocab=every) == beam_search(m, src, src_len, beam=3,
+                                                                                      nbest=2)
+    for hyps in beam_search(m, src, src_len, beam=3, nbest=2, vocab=vocab):
+        assert all(set(seq) <= {4, 5, 9, 12} for seq, _ in hyps)  # only shortlisted tokens (EOS not in seq)
+    with pytest.raises(ValueError, match="without EOS"):
+        beam_search(m, src, src_len, vocab=torch.tensor([4, 5]))

@@ -112,7 +112,7 @@ def test_eval_reports_bleu_chrf_with_signatures(run, capsys):
     out = capsys.readouterr().out
     assert "BLEU" in out and "nrefs:1|case:mixed" in out and "chrF" in out and "sentences/s" in out
     assert main(["eval", "--model", str(run), "--split", "dev", "--beam", "2", "--stop", "best-ended"]) == 0
-    assert "beam 2 (best-ended)" in capsys.readouterr().out
+    assert "beam 2 (best-ended, shortlist)" in capsys.readouterr().out  # training made a shortlist
 
 
 def test_the_commands_offer_every_stopping_rule():
@@ -315,3 +315,27 @@ def test_a_person_typing_gets_each_line_as_it_is_typed(run):
     finally:
         p.kill()
         os.close(main_fd)
+
+
+def test_a_shortlist_is_made_used_when_asked_and_covering_everything_changes_nothing(run, tmp_path, capsys):
+    import shutil
+
+    folder = shutil.copytree(run, tmp_path / "run", ignore=shutil.ignore_patterns("ckpt"))
+    lines = ["forty-two", "one hundred and one", "seven thousand"]
+    assert (folder / "export" / "shortlist.safetensors").exists()  # training made one
+    plain = Translator(folder).translate(lines, beam=3, shortlist=False)
+    assert main(["shortlist", str(folder), "--best", "1000", "--frequent", "1000"]) == 0  # every token
+    assert "from 9,600 training pairs" in capsys.readouterr().out
+    tr = Translator(folder)
+    assert tr.shortlist is not None and tr.translate(lines, beam=3, shortlist=True) == plain
+    assert main(["shortlist", str(folder), "--best", "2", "--frequent", "5"]) == 0
+    tr = Translator(folder)
+    table, frequent = tr.shortlist
+    assert table.shape == (200, 2) and len(frequent) == 5
+    assert all(isinstance(t, str) for t in tr.translate(lines, beam=3, shortlist=True))
+    assert main(["eval", "--model", str(folder), "--split", "dev", "--beam", "2", "--limit", "20",
+                 "--shortlist"]) == 0
+    assert "beam 2 (k-ended, shortlist)" in capsys.readouterr().out
+    (folder / "export" / "shortlist.safetensors").write_bytes(b"not safetensors")
+    assert main(["translate", "--model", str(folder), "--shortlist", "--input", str(folder / "config.json")]) == 2
+    assert "shortlist.safetensors: not a rot90 shortlist" in capsys.readouterr().err

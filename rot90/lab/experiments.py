@@ -105,7 +105,7 @@ def run_one(run: Run, group: Group, folder: Path, seed: int, quick: bool, extra:
         from ..translate import evaluate
 
         progress(f"  {run.name}: test split, beam 5")
-        r = evaluate(folder, "test", beam=5, limit=20 if quick else 0)
+        r = evaluate(folder, "test", beam=5, limit=20 if quick else 0, shortlist=False)  # the model, whole
         result["test"] = {k: r[k] for k in ("sentences", "bleu", "chrf", "length_ratio", "perplexity",
                                             "sentences_per_s", "bleu_signature", "chrf_signature")}
     if group.flops:

@@ -1,6 +1,7 @@
 """Decoding: greedy and batched beam search over any model with encode() and step(); sampling from a language model.
 
     model.encode(src, src_len) -> state          model.step(tokens (N,), state) -> (logits (N, V), state)
+    model.out: the output layer, (N, H) -> (N, V); step(tokens, state, out) uses out instead (a shortlist)
     state.beams(K) -> K hypotheses per source, rows b*K ... b*K+K-1 for source b
     state.select(idx) -> the rows idx of a state (to follow the surviving hypotheses; a source's K rows
                          stay together, so the source side, one row per sentence, is never copied)
@@ -13,12 +14,17 @@ have ended (fairseq's and Marian's rule), or "best-ended", as soon as the best c
 (OpenNMT-py's rule: no live hypothesis then has a higher log-probability, though with alpha > 0 a longer
 one could still score higher once normalised; it decodes fewer steps). Every sentence stops at max_len =
 max_ratio * source length + 10. With K = 1 this is greedy decoding.
+
+A shortlist (vocab: the target ids a batch may produce, as Marian's lexical shortlists give) restricts
+the output layer to those rows and the softmax to them: a (rows, H) x (H, C) product instead of
+(H, V) at each step.
 """
 
 from __future__ import annotations
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn import functional as F
 
 from .. import compiled
 from ..tokens import BOS, EOS
@@ -104,18 +110,34 @@ def length_penalty(length: int, alpha: float) -> float:
     return ((5 + length) / 6) ** alpha
 
 
+def restrict(layer: nn.Linear, vocab: Tensor):
+    """layer over the target ids vocab only: (N, H) -> (N, C) logits, C = len(vocab). Its rows are copied once (in
+    the autocast dtype where autocast is on: cast once per batch, not at every step)."""
+    w, b = layer.weight[vocab], None if layer.bias is None else layer.bias[vocab]
+    kind = w.device.type
+    if torch.is_autocast_enabled(kind):
+        dtype = torch.get_autocast_dtype(kind)
+        w, b = w.to(dtype), None if b is None else b.to(dtype)
+    return lambda x: F.linear(x, w, b)
+
+
 STOPS = ("k-ended", "best-ended")  # when a sentence's search is done (module docstring)
 
 
 @torch.no_grad()
 def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float = 0.6, max_ratio: float = 2.0,
-                nbest: int = 1, stop: str = "k-ended") -> list[list[tuple[list[int], float]]]:
-    """For each sentence, the nbest (tokens without BOS/EOS, normalised log-probability), best first."""
+                nbest: int = 1, stop: str = "k-ended",
+                vocab: Tensor | None = None) -> list[list[tuple[list[int], float]]]:
+    """For each sentence, the nbest (tokens without BOS/EOS, normalised log-probability), best first.
+    vocab: a shortlist, (C,) sorted target ids with EOS among them; None: the whole vocabulary."""
     B, K = src.shape[0], beam
     if nbest > K:
         raise ValueError(f"nbest={nbest} is more than the beam of {K}")
     if stop not in STOPS:
         raise ValueError(f"stop={stop!r}: one of {', '.join(STOPS)}")
+    if vocab is not None and not (vocab == EOS).any():
+        raise ValueError("beam_search: a shortlist without EOS cannot end a sentence")
+    out = () if vocab is None else (restrict(model.out, vocab),)
     state = model.encode(src, src_len).beams(K)
     limit = _limit(src_len, max_ratio).tolist()
     scores = torch.full((B, K), float("-inf"), device=src.device)
@@ -127,10 +149,12 @@ def beam_search(model, src: Tensor, src_len: Tensor, beam: int = 5, alpha: float
     ids = torch.arange(B, device=src.device)  # the sentence of each row of the batch: finished ones leave it
     positions = torch.arange(2 * K, device=src.device)
     for t in range(max(limit)):
-        logits, state = model.step(tokens, state)
+        logits, state = model.step(tokens, state, *out)
         # The 2K best continuations of a sentence are among the 2K best words of each of its hypotheses.
         C = min(2 * K, logits.shape[-1])
         best, best_word = top_log_probs(logits, C)  # (B K, C)
+        if vocab is not None:
+            best_word = vocab[best_word]
         logp = best.view(B, K, C)
         top_scores, top = (scores[:, :, None] + logp).view(B, K * C).topk(min(2 * K, K * C), dim=1)  # (B, 2K)
         origin, word = top // C, best_word.view(B, K * C).gather(1, top)

@@ -181,14 +181,15 @@ class RecurrentSeq2Seq(nn.Module):
             new.append(s)
         return x, new
 
-    def step(self, tokens: Tensor, state: DecoderState) -> tuple[Tensor, DecoderState]:
-        """One output position: tokens (N,) -> logits (N, V) and the next state."""
+    def step(self, tokens: Tensor, state: DecoderState, out=None) -> tuple[Tensor, DecoderState]:
+        """One output position: tokens (N,) -> logits (N, V) and the next state (out: an output layer instead of
+        self.out, search.restrict's shortlist: (N, C))."""
         x = self.drop(self.tgt_embed(tokens))[:, None]  # (N, 1, E)
         if state.feed is not None:
             x = torch.cat([x, state.feed[:, None]], -1)
         h, layers = self._layers(x, state.layers)
         att = self._attend(h, state)  # (N, 1, H)
-        logits = self.out(self.drop(att))[:, 0]
+        logits = (out or self.out)(self.drop(att))[:, 0]
         return logits, DecoderState(state.memory, state.mask, layers, att[:, 0] if self.input_feeding else None,
                                     state.keys, state.beam)
 

@@ -141,17 +141,18 @@ class Transformer(nn.Module):
               for b in self.decoder]
         return TransformerState(kv, mask, [[None, None] for _ in self.decoder], 0)
 
-    def _decode(self, y: Tensor, state: TransformerState, incremental: bool) -> Tensor:
+    def _decode(self, y: Tensor, state: TransformerState, incremental: bool, out=None) -> Tensor:
         x = self._embed(self.tgt_embed, y, state.position)
         for block, kv, cache in zip(self.decoder, state.memory_kv, state.cache):
             x = block(x, causal=True, memory_kv=kv, memory_mask=state.mask, cache=cache if incremental else None)
-        return self.out(self.dec_norm(x))
+        return (out or self.out)(self.dec_norm(x))
 
-    def step(self, tokens: Tensor, state: TransformerState) -> tuple[Tensor, TransformerState]:
-        """One position with the key/value cache: tokens (N,) -> logits (N, V)."""
+    def step(self, tokens: Tensor, state: TransformerState, out=None) -> tuple[Tensor, TransformerState]:
+        """One position with the key/value cache: tokens (N,) -> logits (N, V) (out: an output layer instead of
+        self.out, search.restrict's shortlist: (N, C))."""
         state = TransformerState(state.memory_kv, state.mask, [list(c) for c in state.cache], state.position,
                                  state.beam)
-        logits = self._decode(tokens[:, None], state, incremental=True)[:, 0]
+        logits = self._decode(tokens[:, None], state, incremental=True, out=out)[:, 0]
         state.position += 1
         return logits, state
 
