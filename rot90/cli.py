@@ -455,8 +455,8 @@ def build_parser() -> argparse.ArgumentParser:
                                           "target tokens its sources may need (translate --shortlist)")
     sl.add_argument("run", help="a run folder of rot90 train, or its export/")
     sl.add_argument("--data", help="corpus folder (default: the one the model was trained on)")
-    sl.add_argument("--best", type=int, default=100, help="partners kept per source token, ranked by Dice "
-                    "coefficient over the training pairs (Marian's default: 100)")
+    sl.add_argument("--best", type=int, default=20, help="partners kept per source token, ranked by Dice "
+                    "coefficient over the training pairs (20: chosen on dev, docs/results.md section 3)")
     sl.add_argument("--frequent", type=int, default=100, help="the most frequent target tokens, always kept")
     sl.set_defaults(func=cmd_shortlist)
 
