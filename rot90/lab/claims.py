@@ -34,6 +34,7 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "rotation-arms": "rot90 experiment rotation-arms --seeds 3",
             "carry-endpoint": "rot90 experiment carry --seeds 3 --only k100,…,f0=0.98 k100,…,f0=1 k100,…,f0=1,i=…",
             "memory-tasks": "rot90 experiment memory-tasks --seeds 3 --only …",
+            "translation-contrasts": "rot90 experiment translation-contrasts --seeds 3",
             "peer-opennmt/2026-12-03-three-seeds": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2",
             "peer-opennmt/2026-12-03-bf16": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
                                             "--precision auto",
@@ -72,6 +73,7 @@ def _arm(rule: str, blocks: str, inputs: str) -> str:
 
 
 _BITS = dict(lower=True, unit=" bits/char")
+_NATS = dict(lower=True, unit=" nats")  # translation-contrasts: the whole dev split's loss at update 600
 CLAIMS = (
     Claim("along depth the carry decides whether a 100-block stack trains: f0 = 0.98 against 0.73", "§12", "carry",
           _carry(100, "depth", ("highway", "minlstm"), "0.98", "0.73"), **_PCT),
@@ -162,6 +164,16 @@ CLAIMS = (
           _grid(["gru"], ["plain", "lstm", "minlstm", "mingru", "transformer"]), **_BITS),
     Claim("… and the Transformer last", "§8", "language-model",
           _grid(["plain", "lstm", "gru", "minlstm", "mingru"], ["transformer"]), **_BITS),
+    Claim("on the corpus at equal width the LSTM is ahead of the minLSTM (dev loss, 600 updates)", "§3",
+          "translation-contrasts", (("lstm", "minlstm"),), **_NATS),
+    Claim("… and of the minLSTM made as large (its parameters outside the embeddings): wider, or 5 layers with "
+          "residual connections", "§3", "translation-contrasts",
+          _grid(["lstm"], ["minlstm,wider", "minlstm,deeper"]), **_NATS),
+    Claim("… and of an LSTM whose gates read only the input (its candidate still reads the state)", "§3",
+          "translation-contrasts", (("lstm", "lstm,gates=input"),), **_NATS),
+    Claim("on the corpus, with the recipe that trains, the 2014 model learns more reading the source reversed "
+          "(dev loss, 600 updates)", "§4", "translation-contrasts",
+          (("2014,reverse_source=true", "2014,reverse_source=false"),), **_NATS),
     Claim("8 LSTM layers need residual connections (numbers in words, best dev BLEU)", "§5", "numbers-depth-seeds",
           (("layers=8,residual=true", "layers=8,residual=false"),), unit=" BLEU"),
     Claim("on the real corpus, 4 and 8 LSTM layers need residual connections (dev perplexity, 600 updates)", "§5",
