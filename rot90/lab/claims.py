@@ -143,7 +143,7 @@ CLAIMS = (
           "§3", "peer-opennmt/2026-12-03-bf16", (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),),
           metrics=("bleu", "chrf")),
     Claim("… with the recipe adopted since (every encoder layer bidirectional), 5 seeds on an AMD EPYC (bf16 by "
-          "AVX512-BF16); the peer still at rot90's rate", "§3", "peer-opennmt/2026-12-04-five-seeds",
+          "AVX512-BF16); the peer at rot90's rate, its best of six on dev", "§3", "peer-opennmt/2026-12-04-five-seeds",
           (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),), metrics=("bleu", "chrf")),
     Claim("selective copying needs stacked layers (Feng et al.): 2 layers ahead of 1, 3 ahead of 2, for the minLSTM "
           "and the minGRU", "§7", "memory-tasks",
