@@ -372,14 +372,18 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
                                                           + "\n" for i, v in enumerate(losses, 1)))
 
     a = [r.name for r in groups[0].runs]
+    assert duel.next_runs(groups, tmp_path) == (1, sorted(a))  # scripts/duel's first round: the eight sizes
     put(a[0], 0, 5.0)
     assert "stage A has 1 of its" in "\n".join(duel.section(groups, tmp_path))
+    assert duel.next_runs(groups, tmp_path) == (1, sorted(a[1:]))
     for k, name in enumerate(a):  # the LSTM: width 384 best; the Transformer: d=256,layers=2 ties d=256,layers=3
         bleu = {"width=384": 12.0, "d=256,layers=2": 11.0, "d=256,layers=3": 11.0}.get(duel._size(name), 5.0)
         put(name, 0, bleu, params=k)
     text = "\n".join(duel.section(groups, tmp_path))
     assert "lstm: stage A chose width=384" in text and "transformer: stage A chose d=256,layers=2" in text
     assert "has 1 of its 9 recipes" in text and "stage C" not in text
+    seeds, only = duel.next_runs(groups, tmp_path)
+    assert seeds == 1 and len(only) == 16 and not set(only) & set(a)  # both arms' eight other recipes at once
     for arm, size in (("lstm", "width=384"), ("transformer", "d=256,layers=2")):
         trials = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {size}").runs
         assert trials[0].name in a  # the current recipe at that size is the stage-A run itself
@@ -389,6 +393,7 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
             for arm, size in (("lstm", "width=384"), ("transformer", "d=256,layers=2"))}
     text = "\n".join(duel.section(groups, tmp_path))
     assert f"--seeds 5 --only {best['lstm']} {best['transformer']}" in text and "| test BLEU |" not in text
+    assert duel.next_runs(groups, tmp_path) == (5, [best["lstm"], best["transformer"]])
     for k in range(3):  # stage C: the LSTM 1.0 BLEU ahead on every seed, chrF level; its dev loss 0.1 lower
         put(best["lstm"], k, 20.0, test={"bleu": 15.0 + k, "chrf": 40.0 + k}, losses=[5.0, 4.0, 3.0])
         put(best["transformer"], k, 20.0, test={"bleu": 14.0 + k, "chrf": 40.0 + k - (k - 1) * 0.1},
@@ -397,3 +402,4 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
     assert "| test BLEU | 0, 1, 2 | +1.00 (+1.00 to +1.00) | held |" in text
     assert "| test chrF | 0, 1, 2 | +0.00" in text and "inconclusive" in text
     assert "| 10/10 | 3 | +0.100 (+0.100 to +0.100) | held |" in text
+    assert duel.next_runs(groups, tmp_path, seeds=3) is None and duel.next_runs(groups, tmp_path)[0] == 5

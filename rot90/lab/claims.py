@@ -39,7 +39,9 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "peer-opennmt/2026-12-03-bf16": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
                                             "--precision auto",
             "peer-opennmt/2026-12-04-five-seeds": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 3 4 "
-                                                  "--precision auto"}
+                                                  "--precision auto",
+            "peer-opennmt/2026-12-05-decoding": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
+                                                "--precision auto"}
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,9 @@ CLAIMS = (
           metrics=("bleu", "chrf")),
     Claim("… with the recipe adopted since (every encoder layer bidirectional), 5 seeds on an AMD EPYC (bf16 by "
           "AVX512-BF16); the peer at rot90's rate, its best of six on dev", "§3", "peer-opennmt/2026-12-04-five-seeds",
+          (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),), metrics=("bleu", "chrf")),
+    Claim("… again with rot90's decoding defaults of 2026-12-05 (read-ahead, a 20-partner shortlist, k-ended), 3 "
+          "new seeds on an AMD EPYC", "§3", "peer-opennmt/2026-12-05-decoding",
           (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),), metrics=("bleu", "chrf")),
     Claim("selective copying needs stacked layers (Feng et al.): 2 layers ahead of 1, 3 ahead of 2, for the minLSTM "
           "and the minGRU", "§7", "memory-tasks",

@@ -71,32 +71,62 @@ def _equal_tokens(lstm: list[Path], transformer: list[Path]) -> list[str]:
     return [*lines, ""]
 
 
-def section(groups: tuple, where: Path) -> list[str]:
-    """The report's decision section, from every run of the experiment on disk: each stage's choice, the next
-    command, and stage C's verdicts. (Seed 0 decides stages A and B; runs are read back, not retrained.)"""
+def _read(groups: tuple, where: Path) -> tuple[dict, dict]:
+    """Every run of the experiment on disk: its seed folders and their result.json, by run name then seed."""
     folders = {r.name: finished_seeds(where / r.name) for g in groups for r in g.runs}  # whatever --only said
     runs = {name: {k: json.loads((f / "result.json").read_text()) for k, f in seeds.items()}
             for name, seeds in folders.items()}
+    return folders, runs
+
+
+def _stages(groups: tuple, runs: dict) -> dict[str, dict]:
+    """Where each arm stands: {"missing": runs of its stage A or B not yet run, "stage": "A" or "B", "size": the
+    stage-A choice, "best": stage B's choice so far, "chosen": its run once stage B is complete}. Seed 0 decides."""
     first = {name: seeds[0] for name, seeds in runs.items() if 0 in seeds}
-    lines, chosen = ["## The decision (docs/protocols.md, by rot90.lab.duel)", ""], {}
+    out = {}
     for arm in ARMS:
         sizes = [r.name for r in groups[0].runs if _arm(r.name) == arm]
         if missing := [n for n in sizes if n not in first]:
-            lines.append(f"- {arm}: stage A has {len(sizes) - len(missing)} of its {len(sizes)} sizes: "
-                         f"`rot90 experiment {EXPERIMENT} --only {' '.join(missing)}`")
+            out[arm] = {"stage": "A", "missing": missing, "done": len(sizes) - len(missing), "of": len(sizes)}
             continue
         size = choose([first[n] for n in sizes])
-        name = _size(size["run"])
-        group = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {name}")
+        group = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {_size(size['run'])}")
         trials = [first[r.name] for r in group.runs if r.name in first]
-        best = choose(trials)
-        done = len(trials) == len(group.runs)
-        lines.append(f"- {arm}: stage A chose {name} (whole-dev BLEU {size['dev']['bleu']:.2f}); stage B "
-                     + (f"chose {best['run']} (whole-dev BLEU {best['dev']['bleu']:.2f}) of {len(trials)} recipes"
-                        if done else f"has {len(trials)} of its {len(group.runs)} recipes: `rot90 experiment "
-                        f"{EXPERIMENT} --only {' '.join(r.name for r in group.runs if r.name not in first)}`"))
-        if done:
-            chosen[arm] = best["run"]
+        missing = [r.name for r in group.runs if r.name not in first]
+        out[arm] = {"stage": "B", "missing": missing, "size": size, "best": choose(trials), "done": len(trials),
+                    "of": len(group.runs), "chosen": None if missing else choose(trials)["run"]}
+    return out
+
+
+def next_runs(groups: tuple, where: Path, seeds: int = 5) -> tuple[int, list[str]] | None:
+    """What the protocol runs next, as (--seeds, --only): stage A's missing sizes, else stage B's missing recipes
+    (both arms' at once), else stage C's two runs with `seeds` seeds; None when stage C has them all."""
+    stages = _stages(groups, _read(groups, where)[1])
+    for stage in ("A", "B"):
+        if missing := [n for arm in ARMS if stages[arm]["stage"] == stage for n in stages[arm]["missing"]]:
+            return 1, missing
+    chosen = [stages[arm]["chosen"] for arm in ARMS]
+    if all(len(finished_seeds(where / name)) >= seeds for name in chosen):
+        return None
+    return seeds, chosen
+
+
+def section(groups: tuple, where: Path) -> list[str]:
+    """The report's decision section, from every run of the experiment on disk: each stage's choice, the next
+    command, and stage C's verdicts. (Seed 0 decides stages A and B; runs are read back, not retrained.)"""
+    folders, runs = _read(groups, where)
+    lines, chosen = ["## The decision (docs/protocols.md, by rot90.lab.duel)", ""], {}
+    for arm, at in _stages(groups, runs).items():
+        only = f"`rot90 experiment {EXPERIMENT} --only {' '.join(at['missing'])}`"
+        if at["stage"] == "A":
+            lines.append(f"- {arm}: stage A has {at['done']} of its {at['of']} sizes: {only}")
+            continue
+        size, best = at["size"], at["best"]
+        lines.append(f"- {arm}: stage A chose {_size(size['run'])} (whole-dev BLEU {size['dev']['bleu']:.2f}); stage B "
+                     + (f"chose {best['run']} (whole-dev BLEU {best['dev']['bleu']:.2f}) of {at['done']} recipes"
+                        if at["chosen"] else f"has {at['done']} of its {at['of']} recipes: {only}"))
+        if at["chosen"]:
+            chosen[arm] = at["chosen"]
     if len(chosen) < 2:
         return [*lines, ""]
     lstm, transformer = chosen["lstm"], chosen["transformer"]
@@ -111,3 +141,24 @@ def section(groups: tuple, where: Path) -> list[str]:
         said = "tie (under 0.5 BLEU)" if key == "bleu" and abs(d["mean"]) < TIE else verdict(d)
         lines.append(f"| {label} | {', '.join(map(str, both))} | {interval(d)} | {said} |")
     return [*lines, "", *_equal_tokens(*([folders[name][k] for k in both] for name in (lstm, transformer)))]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """`python -m rot90.lab.duel --next OUT/lstm-vs-transformer`: the arguments of the next `rot90 experiment
+    lstm-vs-transformer` command (`--seeds N --only RUN ...`), nothing once stage C is complete (scripts/duel)."""
+    import argparse
+
+    from .catalogue import EXPERIMENTS
+
+    parser = argparse.ArgumentParser(prog="python -m rot90.lab.duel", description=main.__doc__)
+    parser.add_argument("--next", required=True, type=Path, metavar="FOLDER", help="the experiment's run folder")
+    parser.add_argument("--seeds", type=int, default=5, help="stage C's seeds (default 5)")
+    args = parser.parse_args(argv)
+    step = next_runs(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
+    if step:
+        print(f"--seeds {step[0]} --only {' '.join(step[1])}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
