@@ -403,3 +403,47 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
     assert "| test chrF | 0, 1, 2 | +0.00" in text and "inconclusive" in text
     assert "| 10/10 | 3 | +0.100 (+0.100 to +0.100) | held |" in text
     assert duel.next_runs(groups, tmp_path, seeds=3) is None and duel.next_runs(groups, tmp_path)[0] == 5
+
+
+def test_each_cell_gets_a_rate_of_its_own_chosen_on_seed_0_then_seeded_and_paired(tmp_path):
+    """rot90.lab.ownrate: six trials a row at seed 0, the lowest whole-dev loss chosen (a diverged trial never), the
+    chosen trials run with 3 seeds, each minLSTM row paired with the LSTM's choice: held when the row's loss is lower
+    on every seed, reversed when higher."""
+    from rot90.lab import ownrate
+
+    (group,) = EXPERIMENTS[ownrate.EXPERIMENT]
+    assert sorted(r.name for r in group.runs) == sorted(n for row in ownrate.ROWS for n in ownrate.trials(row))
+    wider = next(r for r in group.runs if r.name.startswith("minlstm,wider,"))
+    assert wider.body and wider.match == ("model.rule=lstm",)  # made as large as in translation-contrasts
+    assert "optim.lr=0.002" in next(r for r in group.runs if r.name == "minlstm,lr=0.002,warmup=400").overrides
+    run_experiment(ownrate.EXPERIMENT, tmp_path / "quick", quick=True, only=["minlstm,lr=0.002,warmup=400"],
+                   progress=lambda m: None)  # trains, and its report says what is left
+    assert "23 seed-0 trials to run" in (tmp_path / "quick" / ownrate.EXPERIMENT / "report.md").read_text()
+
+    def put(name, seed, loss, diverged=False):
+        folder = tmp_path / name if seed == 0 else tmp_path / name / f"seed-{seed}"
+        folder.mkdir(parents=True, exist_ok=True)
+        row = {"run": name, "dev": {"loss": loss}, **({"diverged": "at step 101"} if diverged else {})}
+        (folder / "result.json").write_text(json.dumps(row))
+
+    assert ownrate.next_runs(tmp_path) == (1, [n for row in ownrate.ROWS for n in ownrate.trials(row)])
+    best = {"lstm": "lstm,lr=0.008,warmup=100", "minlstm": "minlstm,lr=0.004,warmup=400",
+            "minlstm,wider": "minlstm,wider,lr=0.002,warmup=100", "minlstm,deeper": "minlstm,deeper,lr=0.002,warmup=400"}
+    first = {"lstm": 4.0, "minlstm": 4.5, "minlstm,wider": 3.9, "minlstm,deeper": 4.0}  # the chosen, at seed 0
+    for row in ownrate.ROWS:
+        for name in ownrate.trials(row):
+            put(name, 0, first[row] if name == best[row] else 5.0)
+        put(f"{row},lr=0.008,warmup=400", 0, 1.0, diverged=True)  # the lowest loss, but diverged: never chosen
+    assert "24 seed-0" not in "\n".join(ownrate.section(tmp_path))
+    assert ownrate.next_runs(tmp_path) == (3, [best[row] for row in ownrate.ROWS])
+    assert f"Next: `rot90 experiment {ownrate.EXPERIMENT} --seeds 3 --only" in "\n".join(ownrate.section(tmp_path))
+    for k in (1, 2):  # the LSTM 4.0 on every seed; minLSTM worse by 0.5-0.7, wider better by 0.1-0.12, deeper mixed
+        put(best["lstm"], k, 4.0)
+        put(best["minlstm"], k, 4.5 + 0.1 * k)
+        put(best["minlstm,wider"], k, 3.9 - 0.01 * k)
+        put(best["minlstm,deeper"], k, 4.0 + (0.2 if k == 1 else -0.2))
+    assert ownrate.next_runs(tmp_path) is None
+    text = "\n".join(ownrate.section(tmp_path))
+    assert "| minlstm | 0, 1, 2 | -0.600" in text and "reversed" in text
+    assert "| minlstm,wider | 0, 1, 2 | +0.110" in text and "| held |" in text
+    assert "| minlstm,deeper | 0, 1, 2 | +0.000" in text and "inconclusive" in text

@@ -12,6 +12,7 @@ from dataclasses import dataclass, replace
 
 from ..config import RECIPES
 from ..rules import RULES
+from . import ownrate
 
 CONFIGS = RECIPES  # the shipped configs, inside the package
 
@@ -122,6 +123,10 @@ _LSTM_AS_MEASURED = ("model.rule=lstm", "model.bidirectional_layers=1")  # a Tra
 _ISOLATED = ("train.steps=600", "train.eval_every=100", "train.checkpoint_every=100", "train.eval_batches=53")
 _CELL_ROWS = (("lstm",), ("minlstm", "model.rule=minlstm"),
               ("lstm,gates=input", "model.gates=input"))
+_CONTRAST_RUNS = (
+    *(Run(name, "recurrent-nmt", (*_ISOLATED, *overrides)) for name, *overrides in _CELL_ROWS),
+    Run("minlstm,wider", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm"), match=("model.rule=lstm",), body=True),
+    Run("minlstm,deeper", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm", "model.layers=5", "model.residual=true")))
 # Sutskever et al.'s model (4 layers, no attention, one direction) with the recipe that trains it (AdamW 8e-3, a
 # cosine, label smoothing, dropout): the 2014 recipe's SGD learned nothing in 600 s (docs/results.md section 4).
 _MODEL_2014 = ("model.layers=4", "model.attention=none", "model.bidirectional=false",
@@ -393,6 +398,19 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
                 flops=True)
           for arm in _SIZES for size in _SIZES[arm]),
     ),
+    ownrate.EXPERIMENT: (
+        Group("Each cell at a rate of its own",
+              "The rows of translation-contrasts' first group but the gates=input LSTM (the LSTM, the minLSTM at its "
+              "width, wider and deeper), each with the same six trials: the recipe's 8e-3 after 100 warm-up updates "
+              "and peak rate 2e-3 or 4e-3 after 100 or 400, or 8e-3 after 400; 600 updates of 4096 target tokens, "
+              "whole-dev loss every 100. Seed 0 chooses each row's trial (the lowest whole-dev loss at update 600), "
+              "the chosen trials run seeds 1 and 2, each minLSTM row is paired by seed with the LSTM's chosen trial "
+              "(rot90.lab.ownrate; docs/protocols.md).",
+              "loss", tuple(replace(r, name=ownrate.trial_name(r.name, rate, warmup),
+                                    overrides=(*r.overrides, f"optim.lr={rate:g}", f"optim.warmup={warmup}"))
+                            for r in _CONTRAST_RUNS if r.name in ownrate.ROWS for rate, warmup in ownrate.TRIALS),
+              _MT_QUICK, test=True),
+    ),
     "translation-contrasts": (
         Group("What the minLSTM loses, isolated",
               "configs/recurrent-nmt.toml as shipped with the LSTM, the minLSTM at the LSTM's width (its gates and "
@@ -403,12 +421,7 @@ EXPERIMENTS: dict[str, tuple[Group, ...]] = {
               "candidate reads the state (model.gates = input: the gates alone). 600 updates of 4096 target "
               "tokens; dev loss on the whole dev split every 100 updates; each row paired with the LSTM by seed "
               "(docs/protocols.md).",
-              "loss", tuple(Run(name, "recurrent-nmt", (*_ISOLATED, *overrides)) for name, *overrides in _CELL_ROWS)
-              + (Run("minlstm,wider", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm"), match=("model.rule=lstm",),
-                     body=True),
-                 Run("minlstm,deeper", "recurrent-nmt", (*_ISOLATED, "model.rule=minlstm", "model.layers=5",
-                                                         "model.residual=true"))),
-              _MT_QUICK, test=True, baseline="lstm", paired_dev="loss"),
+              "loss", _CONTRAST_RUNS, _MT_QUICK, test=True, baseline="lstm", paired_dev="loss"),
         Group("The reversal effect on the corpus, with the recipe that trains",
               "Sutskever et al.'s model (4-layer LSTM encoder and decoder of 256, no attention, the encoder reading "
               "one way) trained with configs/recurrent-nmt.toml's recipe, reading the source reversed or forward. "

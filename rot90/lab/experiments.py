@@ -25,7 +25,7 @@ from ..files import atomic_write
 from ..report import plot_curves, plot_gradients, read_metrics, sci
 from ..runs import RunFolder
 from ..version import __version__
-from . import duel
+from . import duel, ownrate
 from .catalogue import CONFIGS, EXPERIMENTS, PROBE, Group, Run
 from .stats import band, interval, paired, spread, verdict
 
@@ -398,6 +398,8 @@ def run_experiment(name: str, out: Path, seed: int = 0, quick: bool = False, onl
             report += [*_gradient_lines(got), "", f"![gradients]({figure.name})", ""]
     if name == duel.EXPERIMENT:  # what its protocol decides, from every run on disk
         report += duel.section(groups, where)
+    if name == ownrate.EXPERIMENT:  # its rate trials' choice and verdicts, from every run on disk
+        report += ownrate.section(where)
     report.append(f"Wall-clock of this invocation: {time.perf_counter() - start:.0f} s (finished runs are read "
                   "back, not retrained; each run's own training time and threads are in its row). Runs with a "
                   "wall-clock budget depend on the machine; step-limited runs repeat exactly for the same seed.")
