@@ -428,7 +428,8 @@ def test_each_cell_gets_a_rate_of_its_own_chosen_on_seed_0_then_seeded_and_paire
 
     assert ownrate.next_runs(tmp_path) == (1, [n for row in ownrate.ROWS for n in ownrate.trials(row)])
     best = {"lstm": "lstm,lr=0.008,warmup=100", "minlstm": "minlstm,lr=0.004,warmup=400",
-            "minlstm,wider": "minlstm,wider,lr=0.002,warmup=100", "minlstm,deeper": "minlstm,deeper,lr=0.002,warmup=400"}
+            "minlstm,wider": "minlstm,wider,lr=0.002,warmup=100",
+            "minlstm,deeper": "minlstm,deeper,lr=0.002,warmup=400"}
     first = {"lstm": 4.0, "minlstm": 4.5, "minlstm,wider": 3.9, "minlstm,deeper": 4.0}  # the chosen, at seed 0
     for row in ownrate.ROWS:
         for name in ownrate.trials(row):
