@@ -93,8 +93,9 @@ def _stages(groups: tuple, runs: dict) -> dict[str, dict]:
         group = next(g for g in groups if g.title == f"Stage B: the {arm} recipe at {_size(size['run'])}")
         trials = [first[r.name] for r in group.runs if r.name in first]
         missing = [r.name for r in group.runs if r.name not in first]
-        out[arm] = {"stage": "B", "missing": missing, "size": size, "best": choose(trials), "done": len(trials),
-                    "of": len(group.runs), "chosen": None if missing else choose(trials)["run"]}
+        best = choose(trials)
+        out[arm] = {"stage": "B", "missing": missing, "size": size, "best": best, "done": len(trials),
+                    "of": len(group.runs), "chosen": None if missing else best["run"]}
     return out
 
 

@@ -40,6 +40,12 @@ def _loss(folder: Path) -> float | None:
     return None if "diverged" in result else result.get("dev", {}).get("loss")
 
 
+def _seed_losses(run: Path) -> dict[int, float]:
+    """A run's whole-dev loss by finished seed, leaving out the seeds that diverged."""
+    losses = {k: _loss(f) for k, f in finished_seeds(run).items()}
+    return {k: v for k, v in losses.items() if v is not None}
+
+
 def _show(loss: float | None) -> str:
     return "diverged" if loss is None else f"{loss:.3f}"
 
@@ -83,13 +89,13 @@ def section(where: Path) -> list[str]:
               "| row | seeds | difference | verdict |", "|---|---|---|---|"]
     if not picks["lstm"]:
         return [*lines, "", "Every trial of the LSTM diverged: nothing to pair with.", ""]
-    lstm = finished_seeds(where / picks["lstm"])
+    lstm = _seed_losses(where / picks["lstm"])
     for row in ROWS[1:]:
         if not picks[row]:
             lines.append(f"| {row} | — | every trial diverged | — |")
             continue
-        mine = finished_seeds(where / picks[row])
-        both = [k for k in sorted(set(lstm) & set(mine)) if _loss(lstm[k]) is not None and _loss(mine[k]) is not None]
-        d = paired([-_loss(mine[k]) for k in both], [-_loss(lstm[k]) for k in both])  # the row ahead: held
+        mine = _seed_losses(where / picks[row])
+        both = sorted(set(lstm) & set(mine))
+        d = paired([-mine[k] for k in both], [-lstm[k] for k in both])  # the row ahead: held
         lines.append(f"| {row} | {', '.join(map(str, both))} | {interval(d, 1.0, 3)} | {verdict(d)} |")
     return [*lines, ""]
