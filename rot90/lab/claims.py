@@ -43,7 +43,10 @@ COMMANDS = {"carry": "rot90 experiment carry --seeds 3", "rotation": "rot90 expe
             "peer-opennmt/2026-12-04-five-seeds": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 3 4 "
                                                   "--precision auto",
             "peer-opennmt/2026-12-05-decoding": "scripts/peer-opennmt --minutes 20 --threads 1 --seeds 0 1 2 "
-                                                "--precision auto"}
+                                                "--precision auto",
+            "peer-opennmt/2026-12-06-transformer": "docs/experiments/peer-rate/transformer-2026-12-05/run.sh",
+            "peer-opennmt/2026-12-06-transformer-rot90-rate": "docs/experiments/peer-rate/transformer-2026-12-05/"
+                                                              "second-row.sh"}
 
 
 @dataclass(frozen=True)
@@ -161,6 +164,12 @@ CLAIMS = (
     Claim("… again with rot90's decoding defaults of 2026-12-05 (read-ahead, a 20-partner shortlist, k-ended), 3 "
           "new seeds on an AMD EPYC", "§3", "peer-opennmt/2026-12-05-decoding",
           (("rot90 recurrent-nmt (auto)", "OpenNMT-py 3.5.1"),), metrics=("bleu", "chrf")),
+    Claim("rot90's Transformer translates better than OpenNMT-py's Transformer at equal wall-clock (bf16 where the "
+          "CPU has it); the peer at its own rate, its best of six on dev", "§3", "peer-opennmt/2026-12-06-transformer",
+          (("rot90 transformer (auto)", "OpenNMT-py 3.5.1 transformer"),), metrics=("bleu", "chrf")),
+    Claim("… the peer at rot90's rate instead (2e-3, 100 warm-up updates), paired with the same rot90 runs", "§3",
+          "peer-opennmt/2026-12-06-transformer-rot90-rate",
+          (("rot90 transformer (auto)", "OpenNMT-py 3.5.1 transformer (2e-3, 100)"),), metrics=("bleu", "chrf")),
     Claim("selective copying needs stacked layers (Feng et al.): 2 layers ahead of 1, 3 ahead of 2, for the minLSTM "
           "and the minGRU", "§7", "memory-tasks",
           tuple((f"selective-copy,rule={r},layers={n + 1}", f"selective-copy,rule={r},layers={n}")

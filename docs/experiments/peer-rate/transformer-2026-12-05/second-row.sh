@@ -15,5 +15,7 @@ row() {  # SEED
     >> "$out/second-row-seed$1.log" 2>&1
 }
 row 0 & row 1 & wait
+# The neighbour's name was first written lr=8e-3, which rot90 rejects (names print the rate as 0.008); corrected
+# after the run, the neighbour having been started by hand 3.5 minutes into seed 2 with this line.
 row 2 & OMP_NUM_THREADS=1 MKL_NUM_THREADS=1 .venv/bin/rot90 experiment translation-own-rate \
-  --only "lstm,lr=8e-3,warmup=100" --out runs/experiments >> "$out/own-rate-beside.log" 2>&1 & wait
+  --only "lstm,lr=0.008,warmup=100" --out runs/experiments >> "$out/own-rate-beside.log" 2>&1 & wait
