@@ -448,3 +448,23 @@ def test_each_cell_gets_a_rate_of_its_own_chosen_on_seed_0_then_seeded_and_paire
     assert "| minlstm | 0, 1, 2 | -0.600" in text and "reversed" in text
     assert "| minlstm,wider | 0, 1, 2 | +0.110" in text and "| held |" in text
     assert "| minlstm,deeper | 0, 1, 2 | +0.000" in text and "inconclusive" in text
+
+
+def test_the_spike_is_a_rise_of_the_mean_training_loss_above_its_lowest_so_far(tmp_path):
+    """ownrate.setback: a hard batch (one update a nat up) barely moves a 20-update mean; a spike that lasts does,
+    and is placed where the mean peaks."""
+    from rot90.lab import ownrate
+
+    def losses(values):
+        rows = [{"step": i + 1, "loss": v} for i, v in enumerate(values)] + [{"step": len(values), "dev_loss": 1.0}]
+        (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+        return ownrate.setback(tmp_path)
+
+    falling = [10.0 - 0.01 * i for i in range(100)]
+    assert losses(falling) == (0.0, 20)
+    hard_batch = [*falling[:50], falling[50] + 1.0, *falling[51:]]
+    assert 0 < losses(hard_batch)[0] < 0.05  # one nat over 20 updates, less the fall of the mean meanwhile
+    spike = [*falling[:50], *[v + 3.0 for v in falling[50:70]], *falling[70:]]
+    rise, at = losses(spike)
+    assert 2.5 < rise < 3.0 and at == 70
+    assert losses(falling[:10]) is None

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..runs import RunFolder
 from .claims import finished_seeds
 from .stats import interval, paired, verdict
 
@@ -23,6 +24,7 @@ ROWS = ("lstm", "minlstm", "minlstm,wider", "minlstm,deeper")  # the rows of "Wh
 TRIALS = ((8e-3, 100), (2e-3, 100), (2e-3, 400), (4e-3, 100), (4e-3, 400), (8e-3, 400))  # (peak rate, warm-up):
 # the recipe's first
 SEEDS = 3
+WINDOW = 20  # updates in the training-loss mean whose setback the report shows
 
 
 def trial_name(row: str, rate: float, warmup: int) -> str:
@@ -48,6 +50,37 @@ def _seed_losses(run: Path) -> dict[int, float]:
 
 def _show(loss: float | None) -> str:
     return "diverged" if loss is None else f"{loss:.3f}"
+
+
+def setback(folder: Path, window: int = WINDOW) -> tuple[float, int] | None:
+    """The spike the protocol reports: the largest rise of the training loss (its mean over `window` updates, as one
+    batch's loss moves by a nat on hard batches) above its lowest value so far, and the update where the window ends;
+    None for a run with fewer updates than the window."""
+    losses = [r["loss"] for r in RunFolder(folder).read_metrics() if "loss" in r]
+    means = [sum(losses[i - window:i]) / window for i in range(window, len(losses) + 1)]
+    if not means:
+        return None
+    rise, best = (0.0, window), means[0]
+    for i, m in enumerate(means):
+        rise, best = max(rise, (m - best, i + window)), min(best, m)
+    return rise
+
+
+def _grid(where: Path) -> list[str]:
+    """Seed 0's six trials of each row: whole-dev loss at the last update, and the training loss's largest setback."""
+    lines = [f"Seed 0, whole-dev loss at the last update (in brackets: the largest rise of the training loss, its mean over "
+             f"{WINDOW} updates, above its lowest so far, @ the update it happened):", "",
+             "| row | " + " | ".join(f"{r:g}, {w}" for r, w in TRIALS) + " |", "|---|" + "---|" * len(TRIALS)]
+    for row in ROWS:
+        cells = []
+        for name in trials(row):
+            if 0 not in finished_seeds(where / name):
+                cells.append("not run")
+                continue
+            rise = setback(where / name)
+            cells.append(_show(_loss(where / name)) + (f" ({rise[0]:.2f} @{rise[1]})" if rise else ""))
+        lines.append(f"| {row} | " + " | ".join(cells) + " |")
+    return [*lines, ""]
 
 
 def chosen(where: Path, row: str) -> str | None:
@@ -78,6 +111,7 @@ def section(where: Path) -> list[str]:
         return [*lines, f"{len(step[1])} seed-0 trials to run: `rot90 experiment {EXPERIMENT} --only "
                         f"{' '.join(step[1])}`", ""]
     picks = {row: chosen(where, row) for row in ROWS}
+    lines += _grid(where)
     lines += ["| row | chosen trial (seed 0) | its whole-dev loss | the recipe's (8e-3, 100) |", "|---|---|---|---|"]
     for row, pick in picks.items():
         mine, recipe = (_loss(where / pick) if pick else None), _loss(where / trials(row)[0])
