@@ -68,8 +68,8 @@ def setback(folder: Path, window: int = WINDOW) -> tuple[float, int] | None:
 
 def _grid(where: Path) -> list[str]:
     """Seed 0's six trials of each row: whole-dev loss at the last update, and the training loss's largest setback."""
-    lines = [f"Seed 0, whole-dev loss at the last update (in brackets: the largest rise of the training loss, its mean over "
-             f"{WINDOW} updates, above its lowest so far, @ the update it happened):", "",
+    lines = [f"Seed 0, whole-dev loss at the last update (in brackets: the largest rise of the training loss, its "
+             f"mean over {WINDOW} updates, above its lowest so far, @ the update it happened):", "",
              "| row | " + " | ".join(f"{r:g}, {w}" for r, w in TRIALS) + " |", "|---|" + "---|" * len(TRIALS)]
     for row in ROWS:
         cells = []
