@@ -355,7 +355,7 @@ def test_the_duel_counts_flops_per_token_and_plots_against_tokens(tmp_path):
     assert "training GFLOPs per target token" in (where / "report.md").read_text()
 
 
-def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
+def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path, capsys):
     """rot90.lab.duel: stage A picks each arm's size by seed-0 whole-dev BLEU (ties: fewer parameters), stage B its
     recipe once all nine have run, stage C pairs the two by seed on test scores and on dev loss at equal tokens."""
     from rot90.lab import duel
@@ -372,7 +372,8 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
                                                           + "\n" for i, v in enumerate(losses, 1)))
 
     a = [r.name for r in groups[0].runs]
-    assert duel.next_runs(groups, tmp_path) == (1, sorted(a))  # scripts/duel's first round: the eight sizes
+    assert duel.next_runs(groups, tmp_path) == (1, sorted(a))  # the first round: the eight sizes
+    assert duel.next_run(groups, tmp_path) == (1, sorted(a)[0])  # scripts/duel's: one run a process
     put(a[0], 0, 5.0)
     assert "stage A has 1 of its" in "\n".join(duel.section(groups, tmp_path))
     assert duel.next_runs(groups, tmp_path) == (1, sorted(a[1:]))
@@ -394,6 +395,9 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
     text = "\n".join(duel.section(groups, tmp_path))
     assert f"--seeds 5 --only {best['lstm']} {best['transformer']}" in text and "| test BLEU |" not in text
     assert duel.next_runs(groups, tmp_path) == (5, [best["lstm"], best["transformer"]])
+    assert duel.next_run(groups, tmp_path) == (2, best["lstm"])  # seed 0 is stage B's: --seeds 2 trains seed 1
+    put(best["lstm"], 1, 20.0)
+    assert duel.next_run(groups, tmp_path, seeds=2) == (2, best["transformer"])
     for k in range(3):  # stage C: the LSTM 1.0 BLEU ahead on every seed, chrF level; its dev loss 0.1 lower
         put(best["lstm"], k, 20.0, test={"bleu": 15.0 + k, "chrf": 40.0 + k}, losses=[5.0, 4.0, 3.0])
         put(best["transformer"], k, 20.0, test={"bleu": 14.0 + k, "chrf": 40.0 + k - (k - 1) * 0.1},
@@ -403,6 +407,9 @@ def test_the_duel_is_decided_stage_by_stage_from_the_runs_on_disk(tmp_path):
     assert "| test chrF | 0, 1, 2 | +0.00" in text and "inconclusive" in text
     assert "| 10/10 | 3 | +0.100 (+0.100 to +0.100) | held |" in text
     assert duel.next_runs(groups, tmp_path, seeds=3) is None and duel.next_runs(groups, tmp_path)[0] == 5
+    assert duel.next_run(groups, tmp_path, seeds=3) is None and duel.next_run(groups, tmp_path) == (4, best["lstm"])
+    duel.main(["--next", str(tmp_path), "--one"])
+    assert capsys.readouterr().out == f"--seeds 4 --only {best['lstm']}\n"
 
 
 def test_each_cell_gets_a_rate_of_its_own_chosen_on_seed_0_then_seeded_and_paired(tmp_path):

@@ -112,6 +112,19 @@ def next_runs(groups: tuple, where: Path, seeds: int = 5) -> tuple[int, list[str
     return seeds, chosen
 
 
+def next_run(groups: tuple, where: Path, seeds: int = 5) -> tuple[int, str] | None:
+    """next_runs narrowed to one training run, as (--seeds, --only): the first missing stage-A or stage-B run, or in
+    stage C the next seed of the first chosen run that lacks one (`--seeds N` reads seeds below N-1 back). A process
+    per run lets scripts/duel archive after each, so a machine that is not kept loses at most the run in flight."""
+    step = next_runs(groups, where, seeds)
+    if step is None:
+        return None
+    if step[0] == 1:
+        return 1, step[1][0]
+    name = next(n for n in step[1] if len(finished_seeds(where / n)) < seeds)
+    return len(finished_seeds(where / name)) + 1, name
+
+
 def section(groups: tuple, where: Path) -> list[str]:
     """The report's decision section, from every run of the experiment on disk: each stage's choice, the next
     command, and stage C's verdicts. (Seed 0 decides stages A and B; runs are read back, not retrained.)"""
@@ -145,8 +158,9 @@ def section(groups: tuple, where: Path) -> list[str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """`python -m rot90.lab.duel --next OUT/lstm-vs-transformer`: the arguments of the next `rot90 experiment
-    lstm-vs-transformer` command (`--seeds N --only RUN ...`), nothing once stage C is complete (scripts/duel)."""
+    """`python -m rot90.lab.duel --next OUT/lstm-vs-transformer [--one]`: the arguments of the next `rot90 experiment
+    lstm-vs-transformer` command (`--seeds N --only RUN ...`; with --one, a single training run), nothing once stage
+    C is complete (scripts/duel)."""
     import argparse
 
     from .catalogue import EXPERIMENTS
@@ -154,8 +168,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m rot90.lab.duel", description=main.__doc__)
     parser.add_argument("--next", required=True, type=Path, metavar="FOLDER", help="the experiment's run folder")
     parser.add_argument("--seeds", type=int, default=5, help="stage C's seeds (default 5)")
+    parser.add_argument("--one", action="store_true", help="one training run: the first of the next command's")
     args = parser.parse_args(argv)
-    step = next_runs(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
+    if args.one:
+        one = next_run(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
+        step = one and (one[0], [one[1]])
+    else:
+        step = next_runs(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
     if step:
         print(f"--seeds {step[0]} --only {' '.join(step[1])}")
     return 0
