@@ -121,8 +121,8 @@ def next_run(groups: tuple, where: Path, seeds: int = 5) -> tuple[int, str] | No
         return None
     if step[0] == 1:
         return 1, step[1][0]
-    name = next(n for n in step[1] if len(finished_seeds(where / n)) < seeds)
-    return len(finished_seeds(where / name)) + 1, name
+    done, name = next((k, n) for n in step[1] if (k := len(finished_seeds(where / n))) < seeds)
+    return done + 1, name
 
 
 def section(groups: tuple, where: Path) -> list[str]:
@@ -172,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.one:
         one = next_run(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
-        step = one and (one[0], [one[1]])
+        step = (one[0], [one[1]]) if one else None
     else:
         step = next_runs(EXPERIMENTS[EXPERIMENT], args.next, args.seeds)
     if step:
